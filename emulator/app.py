@@ -1,0 +1,71 @@
+"""The application factory: every piece of state is built here and hangs off the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from emulator.api import routes
+from emulator.clock import Clock
+from emulator.ids import IdFactory
+from emulator.middleware import make_middlewares
+from emulator.sessions import SessionRegistry
+from emulator.settings import Settings
+from emulator.state import (
+    CLOCK,
+    IDS,
+    LEDGER,
+    READINESS,
+    SESSIONS,
+    SETTINGS,
+    TOKENS,
+    TURN,
+    USERS,
+    Readiness,
+)
+from emulator.tokens import TokenAuthority, TokenLedger
+from emulator.turn import TurnService
+from emulator.users import UserDirectory
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
+    settings = settings or Settings()
+    clock = clock or Clock()
+    ids = IdFactory()
+    app = web.Application(
+        middlewares=make_middlewares(settings.cors_origin, settings.max_body_bytes),
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[IDS] = ids
+    app[TOKENS] = TokenAuthority(
+        settings.signing_secret,
+        issuer=settings.issuer,
+        ttl=settings.token_ttl,
+        leeway=settings.token_leeway,
+        clock=clock,
+        ids=ids,
+    )
+    app[LEDGER] = TokenLedger(clock, settings.token_leeway)
+    app[USERS] = UserDirectory.from_sources(settings.users)
+    app[SESSIONS] = SessionRegistry(settings, ids, clock)
+    app[TURN] = TurnService(settings, clock)
+    app[READINESS] = Readiness(*(["turn"] if settings.turn else []))
+    app.add_routes(routes)
+    app.cleanup_ctx.append(_turn_ctx)
+    app.on_shutdown.append(_close_sessions)
+    return app
+
+
+async def _turn_ctx(app: web.Application) -> AsyncIterator[None]:
+    if app[SETTINGS].turn:
+        await app[TURN].start()
+        app[READINESS].mark_ready("turn")
+    yield
+    await app[TURN].close()
+
+
+async def _close_sessions(app: web.Application) -> None:
+    await app[SESSIONS].close_all()

@@ -1,0 +1,49 @@
+"""Who is calling: the API key of client-secrets, the ephemeral token of the other two."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from aiohttp import web
+
+from emulator import errors
+from emulator.tokens import InvalidToken, TokenAuthority
+
+API_KEY_PREFIX = "sk_orga_ai_"
+
+
+def api_key_id(key: str) -> str:
+    """A stable, non-secret id for a key, for the api_key_id claim and the logs."""
+    return "key_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def require_api_key(request: web.Request, accepted: tuple[str, ...]) -> str:
+    """The caller's API key; 401 (nested envelope) when missing, malformed or unknown."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key.startswith(API_KEY_PREFIX) or key not in accepted:
+        raise errors.invalid_api_key()
+    return key
+
+
+def bearer_token(request: web.Request) -> str:
+    """The Bearer credential, with FastAPI HTTPBearer's 403s when there is none."""
+    header = request.headers.get("Authorization")
+    if not header:
+        raise errors.not_authenticated()
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise errors.invalid_credentials_scheme()
+    return credential.strip()
+
+
+def require_ephemeral_token(request: web.Request, authority: TokenAuthority) -> dict[str, Any]:
+    token = bearer_token(request)
+    try:
+        claims = authority.verify(token)
+    except InvalidToken as exc:
+        request["auth_failure"] = str(exc)
+        raise errors.invalid_ephemeral_token() from None
+    request["token_jti"] = claims["jti"]
+    return claims

@@ -1,0 +1,66 @@
+"""The body of POST /v1/realtime/calls, validated in the order the real service reports it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from emulator import errors
+from emulator.session_params import ParamError, SessionParams, validate_params
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    offer_sdp: str
+    candidates: tuple[dict[str, Any], ...]
+    params: SessionParams
+
+
+def _type_error(loc: list[str | int], expected: str) -> errors.ApiError:
+    kind = {"string": "string_type", "object": "dict_type", "list": "list_type"}[expected]
+    article = "an" if expected == "object" else "a"
+    return errors.validation_error(
+        [errors.validation_detail(loc, f"Input should be {article} valid {expected}", kind)]
+    )
+
+
+def parse_call_request(body: Any) -> CallRequest:
+    """422 (FastAPI shape) for a missing or mistyped structure, 400 for bad values."""
+    if not isinstance(body, dict):
+        raise _type_error(["body"], "object")
+    offer = body.get("offer")
+    if offer is None:
+        raise errors.field_required("body", "offer")
+    if not isinstance(offer, dict):
+        raise _type_error(["body", "offer"], "object")
+    missing = [k for k in ("sdp", "type") if offer.get(k) is None]
+    if missing:
+        raise errors.validation_error(
+            [
+                errors.validation_detail(["body", "offer", k], "Field required", "missing")
+                for k in missing
+            ]
+        )
+    for key in ("sdp", "type"):
+        if not isinstance(offer[key], str):
+            raise _type_error(["body", "offer", key], "string")
+    candidates = offer.get("candidates") or []
+    if not isinstance(candidates, list):
+        raise _type_error(["body", "offer", "candidates"], "list")
+    params = body.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise _type_error(["body", "params"], "object")
+
+    if offer["type"] != "offer":
+        raise errors.invalid_value(
+            "offer.type", f"Expected offer.type 'offer', got {offer['type']!r}."
+        )
+    try:
+        changes = validate_params(params or {}, "params.")
+    except ParamError as exc:
+        raise errors.invalid_value(exc.param, exc.message) from None
+    return CallRequest(
+        offer_sdp=offer["sdp"],
+        candidates=tuple(c for c in candidates if isinstance(c, dict)),
+        params=SessionParams().updated(changes),
+    )

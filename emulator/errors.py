@@ -1,0 +1,137 @@
+"""Every error the emulator sends, in the envelopes of Orga's contract.
+
+This module owns the wire shapes. Handlers raise ApiError (or one of the constructors below);
+the error middleware turns it into JSON. Nothing else builds an error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+INVALID_REQUEST = "invalid_request_error"
+NOT_FOUND = "not_found_error"
+SERVER_ERROR = "server_error"
+SERVICE_UNAVAILABLE = "service_unavailable_error"
+
+
+def error_envelope(
+    message: Any, type_: str = INVALID_REQUEST, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+class ApiError(Exception):
+    """An error response: a status and the exact JSON body to send."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+        super().__init__(status, body)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+    def to_response(self) -> web.Response:
+        return web.json_response(self.body, status=self.status, headers=self.headers)
+
+
+def api_error(
+    status: int,
+    message: str,
+    type_: str = INVALID_REQUEST,
+    param: str | None = None,
+    code: str | None = None,
+) -> ApiError:
+    return ApiError(status, error_envelope(message, type_, param, code))
+
+
+# --- client-secrets -------------------------------------------------------------------------
+
+
+def invalid_api_key() -> ApiError:
+    """401 of client-secrets. The real service nests the envelope in `message`; so do we."""
+    inner = error_envelope("Incorrect or inactive API key provided.")
+    return ApiError(401, error_envelope(inner))
+
+
+def user_not_found() -> ApiError:
+    return api_error(404, "User not found.", NOT_FOUND)
+
+
+# --- ephemeral-token endpoints --------------------------------------------------------------
+
+
+def not_authenticated() -> ApiError:
+    """403 with no Authorization header, as FastAPI's HTTPBearer answers."""
+    return api_error(403, "Not authenticated")
+
+
+def invalid_credentials_scheme() -> ApiError:
+    """403 for an Authorization header that is not `Bearer <token>` (FastAPI's HTTPBearer)."""
+    return api_error(403, "Invalid authentication credentials")
+
+
+def invalid_ephemeral_token() -> ApiError:
+    return api_error(401, "Invalid ephemeral token", code="invalid_ephemeral_token")
+
+
+def invalid_value(param: str, message: str) -> ApiError:
+    return api_error(400, message, param=param, code="invalid_value")
+
+
+def at_capacity(limit: int) -> ApiError:
+    err = api_error(
+        503,
+        f"The emulator is at its limit of {limit} concurrent sessions; try again later.",
+        SERVICE_UNAVAILABLE,
+        code="max_sessions_reached",
+    )
+    err.headers["Retry-After"] = "1"
+    return err
+
+
+# --- FastAPI validation shape (422) ---------------------------------------------------------
+
+
+def validation_detail(loc: list[str | int], msg: str, type_: str) -> dict[str, Any]:
+    return {"loc": loc, "msg": msg, "type": type_}
+
+
+def validation_error(details: list[dict[str, Any]]) -> ApiError:
+    return ApiError(422, {"detail": details})
+
+
+def field_required(*loc: str | int) -> ApiError:
+    return validation_error([validation_detail(list(loc), "Field required", "missing")])
+
+
+def json_invalid(reason: str) -> ApiError:
+    return validation_error(
+        [validation_detail(["body", 0], f"JSON decode error: {reason}", "json_invalid")]
+    )
+
+
+# --- generic HTTP ---------------------------------------------------------------------------
+
+
+def route_not_found(path: str) -> ApiError:
+    return api_error(404, f"No route for {path}.", NOT_FOUND)
+
+
+def method_not_allowed(method: str, allowed: set[str]) -> ApiError:
+    err = api_error(405, f"Method {method} not allowed.", code="method_not_allowed")
+    err.headers["Allow"] = ", ".join(sorted(allowed))
+    return err
+
+
+def body_too_large(limit: int) -> ApiError:
+    return api_error(413, f"Request body is larger than {limit} bytes.", code="body_too_large")
+
+
+def internal_error(request_id: str) -> ApiError:
+    return api_error(
+        500,
+        f"Internal error in the emulator (request id {request_id}); see its log.",
+        SERVER_ERROR,
+        code=request_id,
+    )

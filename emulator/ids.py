@@ -1,0 +1,30 @@
+"""Identifiers: conversation ids, token ids, event ids, request ids.
+
+One seeded generator owns them all, so that `--seed` makes a run reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+
+class IdFactory:
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+        self._random = random.Random(seed if seed is not None else os.urandom(16))
+
+    def _hex(self, nbytes: int) -> str:
+        return self._random.getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
+
+    def conversation_id(self) -> str:
+        return "conv_" + self._hex(12)
+
+    def token_id(self) -> str:
+        return "tok_" + self._hex(12)
+
+    def event_id(self) -> str:
+        return "event_" + self._hex(8)
+
+    def request_id(self) -> str:
+        return "req_" + self._hex(8)

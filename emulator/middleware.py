@@ -1,0 +1,106 @@
+"""Cross-cutting HTTP behaviour: request ids, CORS, JSON errors, one access-log line each."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from emulator import errors
+from emulator.logs import ACCESS_LOGGER
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+log = logging.getLogger(__name__)
+
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Test-Id"
+CORS_MAX_AGE = "600"
+
+
+def cors_headers(request: web.Request, allowed_origin: str) -> dict[str, str]:
+    origin = request.headers.get("Origin")
+    if origin is None or (allowed_origin != "*" and origin != allowed_origin):
+        return {}
+    headers = {
+        "Access-Control-Allow-Origin": allowed_origin,
+        "Access-Control-Expose-Headers": "X-Request-Id",
+    }
+    if allowed_origin != "*":
+        headers["Vary"] = "Origin"
+    return headers
+
+
+def make_middlewares(cors_origin: str, max_body_bytes: int) -> list:
+    @web.middleware
+    async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = request.headers.get("X-Request-Id") or "req_" + uuid.uuid4().hex[:16]
+        request["request_id"] = request_id
+        response = await _respond(request, handler, cors_origin, max_body_bytes)
+        response.headers["X-Request-Id"] = request_id
+        response.headers.update(cors_headers(request, cors_origin))
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        request["elapsed_ms"] = elapsed_ms
+        access_log.info(
+            "%s %s %d %.1fms conversation_id=%s",
+            request.method,
+            request.path,
+            response.status,
+            elapsed_ms,
+            request.get("conversation_id", "-"),
+        )
+        return response
+
+    return [request_middleware]
+
+
+async def _respond(
+    request: web.Request, handler: Handler, cors_origin: str, max_body_bytes: int
+) -> web.StreamResponse:
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        return _preflight(request, cors_origin)
+    if (request.content_length or 0) > max_body_bytes:
+        return errors.body_too_large(max_body_bytes).to_response()
+    try:
+        return await handler(request)
+    except errors.ApiError as exc:
+        return exc.to_response()
+    except web.HTTPNotFound:
+        return errors.route_not_found(request.path).to_response()
+    except web.HTTPMethodNotAllowed as exc:
+        return errors.method_not_allowed(request.method, exc.allowed_methods).to_response()
+    except web.HTTPRequestEntityTooLarge:
+        return errors.body_too_large(max_body_bytes).to_response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return errors.api_error(exc.status, exc.reason).to_response()
+    except Exception:
+        log.exception(
+            "unhandled error in %s %s (request id %s)",
+            request.method,
+            request.path,
+            request["request_id"],
+        )
+        return errors.internal_error(request["request_id"]).to_response()
+
+
+def _preflight(request: web.Request, cors_origin: str) -> web.Response:
+    headers = cors_headers(request, cors_origin)
+    if headers:
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                # Echo what the browser asks for: an emulator should not be the reason a
+                # client's extra header fails.
+                "Access-Control-Allow-Headers": request.headers.get(
+                    "Access-Control-Request-Headers", CORS_ALLOW_HEADERS
+                ),
+                "Access-Control-Max-Age": CORS_MAX_AGE,
+            }
+        )
+    return web.Response(status=204, headers=headers)

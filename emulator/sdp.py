@@ -1,0 +1,31 @@
+"""Checks on the client's SDP offer made before a token is spent on it."""
+
+from __future__ import annotations
+
+from aiortc.sdp import SessionDescription
+
+from emulator.session_params import ParamError
+
+MAX_SDP_BYTES = 256 * 1024
+
+
+def check_offer_sdp(sdp: str, param: str = "offer.sdp") -> SessionDescription:
+    """Parse the offer; raise ParamError unless it is SDP with an audio section we can answer."""
+    if len(sdp) > MAX_SDP_BYTES:
+        raise ParamError(param, "The SDP offer is too large.")
+    if not sdp.lstrip().startswith("v=0"):
+        raise ParamError(param, "The SDP offer must start with 'v=0'.")
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc raises whatever its parser trips on
+        raise ParamError(param, f"The SDP offer could not be parsed: {exc}") from None
+    if not any(m.kind == "audio" for m in parsed.media):
+        raise ParamError(param, "The SDP offer has no audio section.")
+    for media in parsed.media:
+        if media.kind in ("audio", "video") and not (
+            media.ice.usernameFragment and media.ice.password
+        ):
+            raise ParamError(param, f"The {media.kind} section has no ICE credentials.")
+        if media.kind in ("audio", "video") and media.dtls is None:
+            raise ParamError(param, f"The {media.kind} section has no DTLS fingerprint.")
+    return parsed

@@ -1,0 +1,212 @@
+"""Configuration: one table of options drives the CLI, the environment and the README.
+
+Each option is a command-line flag and an environment variable `ORGA_EMULATOR_<NAME>`; the flag
+wins over the variable, which wins over the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+ENV_PREFIX = "ORGA_EMULATOR_"
+DEV_API_KEY = "sk_orga_ai_emulator_dev_key"
+ECHO_MODES = ("turn", "live")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8787
+    port_file: str | None = None
+    api_keys: tuple[str, ...] = (DEV_API_KEY,)
+    users: tuple[str, ...] = ()
+    token_ttl: int = 900
+    token_leeway: float = 0.0
+    signing_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    issuer: str = "orga-emulator"
+    cors_origin: str = "*"
+    max_body_bytes: int = 1 << 20
+    log_level: str = "info"
+    # Calls and the echo AI.
+    echo_mode: str = "turn"
+    vad_hangover_ms: int = 600
+    max_sessions: int = 100
+    ice_timeout: float = 30.0
+    max_session_duration: float = 1800.0
+    # The in-process TURN server (turn_stub).
+    turn: bool = True
+    turn_port: int = 3478
+    turn_host: str | None = None
+    turn_realm: str = "orga-emulator"
+    turn_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+    @property
+    def api_keys_given(self) -> bool:
+        return self.api_keys != (DEV_API_KEY,)
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"not a port: {text}")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its flag, its environment variable and its help, in one place."""
+
+    name: str  # the Settings field
+    help: str
+    type: Callable[[str], Any] = str
+    flag: str | None = None  # defaults to --name-with-dashes
+    repeatable: bool = False
+    boolean: bool = False
+    choices: Sequence[str] | None = None
+    metavar: str | None = None
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.cli_flag.removeprefix("--").replace("-", "_").upper()
+
+    @property
+    def default(self) -> Any:
+        f = next(f for f in dataclasses.fields(Settings) if f.name == self.name)
+        if f.default_factory is not dataclasses.MISSING:
+            return None  # generated per process
+        return f.default
+
+    def parse_env(self, text: str) -> Any:
+        if self.boolean:
+            return _bool(text)
+        if self.repeatable:
+            return tuple(self.type(part.strip()) for part in text.split(",") if part.strip())
+        return self.type(text)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", "Address the HTTP API binds to."),
+    Option("port", "HTTP port; 0 picks a free one (see --port-file).", _port),
+    Option("port_file", "Write the chosen HTTP port to this file once listening.", metavar="PATH"),
+    Option(
+        "api_keys",
+        "Accepted API key (repeatable). With none, a fixed dev key is accepted and printed.",
+        flag="--api-key",
+        repeatable=True,
+        metavar="KEY",
+    ),
+    Option(
+        "users",
+        "Known user emails, or files of them (one per line). Unknown emails get 404. "
+        "Default: any valid email is a user.",
+        repeatable=True,
+        metavar="EMAIL|FILE",
+    ),
+    Option("token_ttl", "Ephemeral token lifetime in seconds.", int, metavar="SECONDS"),
+    Option("token_leeway", "Seconds of grace after a token's exp.", float, metavar="SECONDS"),
+    Option("signing_secret", "HS256 secret for tokens. Default: random per process."),
+    Option("issuer", "The tokens' iss claim."),
+    Option("cors_origin", "Access-Control-Allow-Origin for browsers ('*' or an origin)."),
+    Option("max_body_bytes", "Largest request body accepted (413 above).", int, metavar="BYTES"),
+    Option("log_level", "Logging level.", choices=("debug", "info", "warning", "error")),
+    Option(
+        "echo_mode",
+        "How the echo AI answers: 'turn' replays each utterance, 'live' loops audio straight back.",
+        choices=ECHO_MODES,
+    ),
+    Option(
+        "vad_hangover_ms",
+        "Silence that ends a user turn, in ms (echo mode 'turn').",
+        int,
+        metavar="MS",
+    ),
+    Option("max_sessions", "Concurrent sessions; beyond it /calls answers 503.", int),
+    Option(
+        "ice_timeout",
+        "Seconds a session may wait for ICE to connect after the answer.",
+        float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "max_session_duration", "Seconds after which a session is ended.", float, metavar="SECONDS"
+    ),
+    Option("turn", "Run the built-in TURN/STUN server (turn_stub) in-process.", boolean=True),
+    Option("turn_port", "UDP and TCP port of the built-in TURN/STUN server.", _port),
+    Option(
+        "turn_host",
+        "Host written into the ice-config URLs. Default: --host, or this "
+        "machine's address when --host is 0.0.0.0.",
+    ),
+    Option("turn_realm", "TURN realm."),
+    Option("turn_secret", "TURN REST shared secret. Default: random per process."),
+)
+
+
+def build_parser(prog: str = "orga-emulator") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Offline emulator of Orga Cloud's realtime API.",
+        epilog="Every option is also read from the environment as ORGA_EMULATOR_<NAME>.",
+    )
+    add_options(parser)
+    return parser
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": opt.name, "default": None, "help": opt.help}
+        if opt.boolean:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = opt.type
+            if opt.repeatable:
+                kwargs["action"] = "append"
+            if opt.choices:
+                kwargs["choices"] = opt.choices
+            if opt.metavar:
+                kwargs["metavar"] = opt.metavar
+        parser.add_argument(opt.cli_flag, **kwargs)
+
+
+def settings_from(namespace: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Settings from parsed flags, falling back to the environment, then to the defaults."""
+    values: dict[str, Any] = {}
+    for opt in OPTIONS:
+        value = getattr(namespace, opt.name, None)
+        if value is None and opt.env_var in environ:
+            try:
+                value = opt.parse_env(environ[opt.env_var])
+            except ValueError as exc:
+                raise SystemExit(f"orga-emulator: {opt.env_var}: {exc}") from None
+        if value is None:
+            continue
+        values[opt.name] = tuple(value) if opt.repeatable else value
+    if not values.get("api_keys"):
+        values.pop("api_keys", None)
+    return Settings(**values)
+
+
+def load_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    namespace = build_parser().parse_args(argv)
+    return settings_from(namespace, os.environ if environ is None else environ)

@@ -1,0 +1,41 @@
+"""What hangs off the aiohttp application: one typed key per piece of state."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from emulator.clock import Clock
+from emulator.ids import IdFactory
+from emulator.sessions import SessionRegistry
+from emulator.settings import Settings
+from emulator.tokens import TokenAuthority, TokenLedger
+from emulator.turn import TurnService
+from emulator.users import UserDirectory
+
+
+class Readiness:
+    """Components that must be up before /readyz says yes."""
+
+    def __init__(self, *components: str) -> None:
+        self.state = {name: False for name in components}
+
+    def expect(self, name: str) -> None:
+        self.state.setdefault(name, False)
+
+    def mark_ready(self, name: str) -> None:
+        self.state[name] = True
+
+    @property
+    def ready(self) -> bool:
+        return all(self.state.values())
+
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+IDS = web.AppKey("ids", IdFactory)
+TOKENS = web.AppKey("tokens", TokenAuthority)
+LEDGER = web.AppKey("ledger", TokenLedger)
+USERS = web.AppKey("users", UserDirectory)
+SESSIONS = web.AppKey("sessions", SessionRegistry)
+READINESS = web.AppKey("readiness", Readiness)
+TURN = web.AppKey("turn", TurnService)

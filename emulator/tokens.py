@@ -1,0 +1,148 @@
+"""Ephemeral tokens: minting, verification and the single-use ledger.
+
+Tokens are HS256 JWTs like Orga's published example (`sub`, `api_key_id`, `scope`, `iat`,
+`exp`), plus `email`, `jti` and `iss`. Expiry is checked against the emulator's Clock rather than
+PyJWT's own time, so expiry can be tested (and driven) without sleeping.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+
+from emulator.clock import Clock
+from emulator.ids import IdFactory
+
+ALGORITHM = "HS256"
+SCOPE = "api"
+REQUIRED_CLAIMS = ("sub", "iat", "exp", "jti", "iss", "scope")
+
+
+class InvalidToken(Exception):
+    """The token cannot be used; the reason goes to the log, never to the client."""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    claims: dict[str, Any]
+
+    @property
+    def expires_at(self) -> str:
+        """ISO 8601 in UTC without an offset, as the real service writes it."""
+        moment = datetime.fromtimestamp(self.claims["exp"], UTC).replace(tzinfo=None)
+        return moment.isoformat(timespec="microseconds")
+
+
+class TokenAuthority:
+    """Mints and verifies ephemeral tokens. It holds no per-token state."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        issuer: str,
+        ttl: int,
+        leeway: float,
+        clock: Clock,
+        ids: IdFactory,
+    ) -> None:
+        self._secret = secret
+        self.issuer = issuer
+        self.ttl = ttl
+        self.leeway = leeway
+        self._clock = clock
+        self._ids = ids
+
+    def mint(self, *, user_id: str, email: str, api_key_id: str, **extra: Any) -> IssuedToken:
+        iat = int(self._clock.time())
+        claims = {
+            "sub": user_id,
+            "email": email,
+            "api_key_id": api_key_id,
+            "scope": SCOPE,
+            "iat": iat,
+            "exp": iat + self.ttl,
+            "jti": self._ids.token_id(),
+            "iss": self.issuer,
+            **extra,
+        }
+        token = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        return IssuedToken(token, claims)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Return the claims of a well-formed, correctly signed, unexpired token."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"malformed: {exc}") from None
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken(f"algorithm {header.get('alg')!r} is not {ALGORITHM}")
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                # Time claims are checked below against our clock, not PyJWT's.
+                options={
+                    "require": list(REQUIRED_CLAIMS),
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"{type(exc).__name__}: {exc}") from None
+        if claims.get("scope") != SCOPE:
+            raise InvalidToken("wrong scope")
+        if not isinstance(claims["exp"], int | float) or not isinstance(claims["jti"], str):
+            raise InvalidToken("malformed claims")
+        if self._clock.time() > claims["exp"] + self.leeway:
+            raise InvalidToken("expired")
+        return claims
+
+
+class TokenLedger:
+    """Remembers consumed tokens until they expire, so each one opens at most one session.
+
+    claim() does its check and its write with no await in between: on one event loop, of any
+    number of concurrent claims of one jti exactly one wins. Entries are forgotten once their
+    token is past its expiry (plus leeway), since verify() rejects such a token anyway; that
+    keeps memory bounded by the tokens still alive.
+    """
+
+    def __init__(self, clock: Clock, leeway: float) -> None:
+        self._clock = clock
+        self._leeway = leeway
+        self._consumed: dict[str, float] = {}
+        self._by_expiry: list[tuple[float, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._consumed)
+
+    def __contains__(self, jti: str) -> bool:
+        return jti in self._consumed
+
+    def claim(self, jti: str, exp: float) -> bool:
+        self.forget_expired()
+        if jti in self._consumed:
+            return False
+        self._consumed[jti] = exp
+        heapq.heappush(self._by_expiry, (exp, jti))
+        return True
+
+    def release(self, jti: str) -> None:
+        """Give a token back: the session it was claimed for never started."""
+        self._consumed.pop(jti, None)
+
+    def forget_expired(self) -> None:
+        horizon = self._clock.time() - self._leeway
+        heap = self._by_expiry
+        while heap and heap[0][0] < horizon:
+            exp, jti = heapq.heappop(heap)
+            if self._consumed.get(jti) == exp:
+                del self._consumed[jti]

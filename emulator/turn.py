@@ -1,0 +1,39 @@
+"""The in-process turn_stub: started with the app, closed with it, shared secret with ice-config."""
+
+from __future__ import annotations
+
+import logging
+
+from emulator.clock import Clock
+from emulator.netinfo import reachable_host
+from emulator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class TurnService:
+    """Owns the embedded TURN server's lifetime and the address clients are told to use."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self._settings = settings
+        self._clock = clock
+        self.server = None  # turn_stub.server.TurnServer once started
+        self.client_address: tuple[str, int] | None = None
+
+    async def start(self) -> None:
+        from turn_stub.server import TurnConfig, TurnServer
+
+        s = self._settings
+        server = TurnServer(
+            TurnConfig(host=s.host, port=s.turn_port, realm=s.turn_realm, secret=s.turn_secret),
+            clock=self._clock,
+        )
+        await server.start()
+        self.server = server
+        self.client_address = (s.turn_host or reachable_host(s.host), server.udp_address[1])
+        log.info("turn_stub listening on %s:%d (udp+tcp)", *server.udp_address)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+            self.server = None

@@ -1,0 +1,54 @@
+"""The users an API key may mint tokens for, identified by email."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+# The same test the Node SDK applies before it calls us.
+EMAIL_PATTERN = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
+USER_NAMESPACE = uuid.UUID("6f7e8a52-3c1d-4e0b-9a55-0f5a1d2c4b7e")
+
+
+def is_valid_email(email: str) -> bool:
+    return bool(EMAIL_PATTERN.match(email))
+
+
+def user_id_for(email: str) -> str:
+    """A stable id per email (case-insensitive), shaped like a real user id."""
+    return str(uuid.uuid5(USER_NAMESPACE, email.strip().lower()))
+
+
+class UserDirectory:
+    """Either an open directory (any valid email is a user) or a closed list."""
+
+    def __init__(self, emails: Iterable[str] | None = None) -> None:
+        self._emails = None if emails is None else {e.strip().lower() for e in emails}
+
+    @classmethod
+    def from_sources(cls, sources: Iterable[str]) -> UserDirectory:
+        """Each source is an email or the path of a file of emails (one per line, # comments)."""
+        sources = list(sources)
+        if not sources:
+            return cls(None)
+        emails: list[str] = []
+        for source in sources:
+            if "@" in source and not Path(source).is_file():
+                emails.append(source)
+                continue
+            for line in Path(source).read_text().splitlines():
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    emails.append(line)
+        return cls(emails)
+
+    @property
+    def open(self) -> bool:
+        return self._emails is None
+
+    def __contains__(self, email: str) -> bool:
+        if not is_valid_email(email):
+            return False
+        return self._emails is None or email.strip().lower() in self._emails
