@@ -14,10 +14,12 @@ from emulator.ice import ice_servers
 from emulator.sdp import check_offer_sdp
 from emulator.session_params import ParamError
 from emulator.state import (
+    CONVERSATION_ID,
     LEDGER,
     READINESS,
     SESSIONS,
     SETTINGS,
+    TOKEN_JTI,
     TOKENS,
     TURN,
     USERS,
@@ -38,7 +40,7 @@ async def create_client_secret(request: web.Request) -> web.Response:
     issued = request.app[TOKENS].mint(
         user_id=user_id_for(email), email=email.strip(), api_key_id=api_key_id(key)
     )
-    request["token_jti"] = issued.claims["jti"]
+    request[TOKEN_JTI] = issued.claims["jti"]
     return web.json_response(
         {"ephemeral_token": issued.token, "token_type": "bearer", "expires_at": issued.expires_at}
     )
@@ -85,7 +87,7 @@ async def create_call(request: web.Request) -> web.Response:
     except BaseException:
         ledger.release(claims["jti"])
         raise
-    request["conversation_id"] = session.conversation_id
+    request[CONVERSATION_ID] = session.conversation_id
     return web.json_response(
         {
             "conversation_id": session.conversation_id,

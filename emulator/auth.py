@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator import errors
+from emulator.state import AUTH_FAILURE, TOKEN_JTI
 from emulator.tokens import InvalidToken, TokenAuthority
 
 API_KEY_PREFIX = "sk_orga_ai_"
@@ -43,7 +44,7 @@ def require_ephemeral_token(request: web.Request, authority: TokenAuthority) -> 
     try:
         claims = authority.verify(token)
     except InvalidToken as exc:
-        request["auth_failure"] = str(exc)
+        request[AUTH_FAILURE] = str(exc)
         raise errors.invalid_ephemeral_token() from None
-    request["token_jti"] = claims["jti"]
+    request[TOKEN_JTI] = claims["jti"]
     return claims

@@ -16,23 +16,31 @@ class CallRequest:
     params: SessionParams
 
 
+# Pydantic v2's wording, as FastAPI reports a value of the wrong JSON type.
+TYPE_ERRORS = {
+    "model": (
+        "model_attributes_type",
+        "Input should be a valid dictionary or object to extract fields from",
+    ),
+    "string": ("string_type", "Input should be a valid string"),
+    "list": ("list_type", "Input should be a valid list"),
+}
+
+
 def _type_error(loc: list[str | int], expected: str) -> errors.ApiError:
-    kind = {"string": "string_type", "object": "dict_type", "list": "list_type"}[expected]
-    article = "an" if expected == "object" else "a"
-    return errors.validation_error(
-        [errors.validation_detail(loc, f"Input should be {article} valid {expected}", kind)]
-    )
+    kind, msg = TYPE_ERRORS[expected]
+    return errors.validation_error([errors.validation_detail(loc, msg, kind)])
 
 
 def parse_call_request(body: Any) -> CallRequest:
     """422 (FastAPI shape) for a missing or mistyped structure, 400 for bad values."""
     if not isinstance(body, dict):
-        raise _type_error(["body"], "object")
+        raise _type_error(["body"], "model")
     offer = body.get("offer")
     if offer is None:
         raise errors.field_required("body", "offer")
     if not isinstance(offer, dict):
-        raise _type_error(["body", "offer"], "object")
+        raise _type_error(["body", "offer"], "model")
     missing = [k for k in ("sdp", "type") if offer.get(k) is None]
     if missing:
         raise errors.validation_error(
@@ -49,7 +57,7 @@ def parse_call_request(body: Any) -> CallRequest:
         raise _type_error(["body", "offer", "candidates"], "list")
     params = body.get("params")
     if params is not None and not isinstance(params, dict):
-        raise _type_error(["body", "params"], "object")
+        raise _type_error(["body", "params"], "model")
 
     if offer["type"] != "offer":
         raise errors.invalid_value(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from emulator import errors
 from emulator.logs import ACCESS_LOGGER
+from emulator.state import AUTH_FAILURE, CONVERSATION_ID, REQUEST_ID
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -19,6 +21,7 @@ log = logging.getLogger(__name__)
 
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Test-Id"
 CORS_MAX_AGE = "600"
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 def cors_headers(request: web.Request, allowed_origin: str) -> dict[str, str]:
@@ -38,20 +41,22 @@ def make_middlewares(cors_origin: str, max_body_bytes: int) -> list:
     @web.middleware
     async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
-        request_id = request.headers.get("X-Request-Id") or "req_" + uuid.uuid4().hex[:16]
-        request["request_id"] = request_id
+        request_id = request.headers.get("X-Request-Id", "")
+        if not REQUEST_ID_PATTERN.fullmatch(request_id):  # a caller's id only if log-safe
+            request_id = "req_" + uuid.uuid4().hex[:16]
+        request[REQUEST_ID] = request_id
         response = await _respond(request, handler, cors_origin, max_body_bytes)
         response.headers["X-Request-Id"] = request_id
         response.headers.update(cors_headers(request, cors_origin))
         elapsed_ms = (time.perf_counter() - started) * 1000
-        request["elapsed_ms"] = elapsed_ms
         access_log.info(
-            "%s %s %d %.1fms conversation_id=%s",
+            "%s %s %d %.1fms conversation_id=%s%s",
             request.method,
             request.path,
             response.status,
             elapsed_ms,
-            request.get("conversation_id", "-"),
+            request.get(CONVERSATION_ID, "-"),
+            f" auth_failure={request[AUTH_FAILURE]!r}" if AUTH_FAILURE in request else "",
         )
         return response
 
@@ -84,9 +89,9 @@ async def _respond(
             "unhandled error in %s %s (request id %s)",
             request.method,
             request.path,
-            request["request_id"],
+            request[REQUEST_ID],
         )
-        return errors.internal_error(request["request_id"]).to_response()
+        return errors.internal_error(request[REQUEST_ID]).to_response()
 
 
 def _preflight(request: web.Request, cors_origin: str) -> web.Response:

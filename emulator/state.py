@@ -39,3 +39,9 @@ USERS = web.AppKey("users", UserDirectory)
 SESSIONS = web.AppKey("sessions", SessionRegistry)
 READINESS = web.AppKey("readiness", Readiness)
 TURN = web.AppKey("turn", TurnService)
+
+# Per-request facts the handlers learn and the access log reports.
+REQUEST_ID = web.RequestKey("request_id", str)
+CONVERSATION_ID = web.RequestKey("conversation_id", str)
+TOKEN_JTI = web.RequestKey("token_jti", str)
+AUTH_FAILURE = web.RequestKey("auth_failure", str)

@@ -1,0 +1,150 @@
+"""POST /v1/realtime/client-secrets: the API key swapped for an ephemeral token."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import jwt
+import pytest
+from service_helpers import EMAIL, SECRET, mint
+
+from emulator.settings import DEV_API_KEY, Settings
+from emulator.users import user_id_for
+
+NESTED_401 = {
+    "error": {
+        "message": {
+            "error": {
+                "message": "Incorrect or inactive API key provided.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        },
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+}
+
+
+async def test_issues_a_token_in_the_contract_shape(client, clock):
+    resp = await client.post(
+        "/v1/realtime/client-secrets",
+        params={"email": EMAIL},
+        headers={"Authorization": f"Bearer {DEV_API_KEY}"},
+        data=b"any body is ignored",
+    )
+    assert resp.status == 200
+    assert resp.content_type == "application/json"
+    body = await resp.json()
+    assert set(body) == {"ephemeral_token", "token_type", "expires_at"}
+    assert body["token_type"] == "bearer"
+    claims = jwt.decode(
+        body["ephemeral_token"],
+        SECRET,
+        algorithms=["HS256"],
+        options={"verify_exp": False},
+        issuer="orga-emulator",
+    )
+    assert jwt.get_unverified_header(body["ephemeral_token"])["alg"] == "HS256"
+    assert claims["sub"] == user_id_for(EMAIL)
+    assert claims["email"] == EMAIL
+    assert claims["scope"] == "api"
+    assert claims["exp"] - claims["iat"] == 900
+    assert claims["iat"] == int(clock.time())
+    assert claims["api_key_id"].startswith("key_") and DEV_API_KEY not in claims["api_key_id"]
+    assert claims["jti"] and claims["iss"] == "orga-emulator"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", body["expires_at"])
+    assert (
+        datetime.fromisoformat(body["expires_at"]).replace(tzinfo=UTC).timestamp() == claims["exp"]
+    )
+
+
+async def test_sub_is_stable_per_email_and_tokens_are_distinct(client):
+    first, second = await mint(client), await mint(client, EMAIL.upper())
+    a = jwt.decode(first, SECRET, algorithms=["HS256"], options={"verify_signature": False})
+    b = jwt.decode(second, SECRET, algorithms=["HS256"], options={"verify_signature": False})
+    assert a["sub"] == b["sub"]
+    assert a["jti"] != b["jti"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer "},
+        {"Authorization": DEV_API_KEY},
+        {"Authorization": f"Basic {DEV_API_KEY}"},
+        {"Authorization": "Bearer not-an-orga-key"},
+        {"Authorization": "Bearer sk_orga_ai_unknown"},
+    ],
+    ids=["missing", "empty-bearer", "blank", "no-scheme", "basic", "malformed", "unknown"],
+)
+async def test_bad_api_key_gets_the_nested_401(client, headers):
+    resp = await client.post(
+        "/v1/realtime/client-secrets", params={"email": EMAIL}, headers=headers
+    )
+    assert resp.status == 401
+    assert await resp.json() == NESTED_401
+
+
+async def test_only_configured_keys_are_accepted(make_client):
+    client = await make_client(Settings(api_keys=("sk_orga_ai_one", "sk_orga_ai_two"), turn=False))
+    for key, status in (("sk_orga_ai_one", 200), ("sk_orga_ai_two", 200), (DEV_API_KEY, 401)):
+        resp = await client.post(
+            "/v1/realtime/client-secrets",
+            params={"email": EMAIL},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert resp.status == status, key
+
+
+async def test_missing_email_is_a_fastapi_422(client):
+    resp = await client.post(
+        "/v1/realtime/client-secrets", headers={"Authorization": f"Bearer {DEV_API_KEY}"}
+    )
+    assert resp.status == 422
+    assert await resp.json() == {
+        "detail": [{"loc": ["query", "email"], "msg": "Field required", "type": "missing"}]
+    }
+
+
+async def test_bad_key_is_reported_before_missing_email(client):
+    resp = await client.post("/v1/realtime/client-secrets")
+    assert resp.status == 401
+
+
+USER_NOT_FOUND = {
+    "error": {"message": "User not found.", "type": "not_found_error", "param": None, "code": None}
+}
+
+
+@pytest.mark.parametrize("email", ["", "not-an-email", "a@b", "two@@example.com"])
+async def test_invalid_email_is_not_a_user(client, email):
+    resp = await client.post(
+        "/v1/realtime/client-secrets",
+        params={"email": email},
+        headers={"Authorization": f"Bearer {DEV_API_KEY}"},
+    )
+    assert resp.status == 404
+    assert await resp.json() == USER_NOT_FOUND
+
+
+async def test_closed_user_list_404s_unknown_emails(make_client, tmp_path):
+    users_file = tmp_path / "users.txt"
+    users_file.write_text("# team\ngrace@example.com\n")
+    client = await make_client(Settings(users=(str(users_file), "ada@example.com"), turn=False))
+    for email, status in (
+        ("grace@example.com", 200),
+        ("ADA@example.com", 200),
+        ("eve@example.com", 404),
+    ):
+        resp = await client.post(
+            "/v1/realtime/client-secrets",
+            params={"email": email},
+            headers={"Authorization": f"Bearer {DEV_API_KEY}"},
+        )
+        assert resp.status == status, email
