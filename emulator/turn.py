@@ -31,7 +31,7 @@ class TurnService:
         await server.start()
         self.server = server
         self.client_address = (s.turn_host or reachable_host(s.host), server.udp_address[1])
-        log.info("turn_stub listening on %s:%d (udp+tcp)", *server.udp_address)
+        log.info("turn_stub up on %s:%d (udp+tcp)", *server.udp_address)
 
     async def close(self) -> None:
         if self.server is not None:
