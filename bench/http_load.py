@@ -185,7 +185,8 @@ def main() -> None:
         requests = {
             "client-secrets": (
                 "POST /v1/realtime/client-secrets?email=bench%40example.com HTTP/1.1\\r\\n"
-                f"Host: bench\\r\\nAuthorization: Bearer {API_KEY}\\r\\nContent-Length: 0\\r\\n\\r\\n"
+                f"Host: bench\\r\\nAuthorization: Bearer {API_KEY}\\r\\n"
+                "Content-Length: 0\\r\\n\\r\\n"
             ),
             "ice-config": (
                 "GET /v1/realtime/ice-config HTTP/1.1\\r\\n"
@@ -196,9 +197,8 @@ def main() -> None:
             f"emulator on CPU {args.server_cpu}, load on CPU {args.client_cpu}, "
             f"{args.connections} connections, {args.duration:.0f} s per endpoint"
         )
-        print(
-            f"{'endpoint':16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'server CPU':>11}"
-        )
+        header = ("endpoint", "req/s", "p50 ms", "p99 ms", "errors", "server CPU")
+        print("{:16} {:>9} {:>8} {:>8} {:>7} {:>11}".format(*header))
         for name, request in requests.items():
             cpu_before, wall_before = cpu_seconds(proc.pid), time.perf_counter()
             result = run_load(args, port, request)
