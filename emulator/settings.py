@@ -109,7 +109,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("port_file", "Write the chosen HTTP port to this file once listening.", metavar="PATH"),
     Option(
         "api_keys",
-        "Accepted API key (repeatable). With none, a fixed dev key is accepted and printed.",
+        "Accepted API key. With none, a fixed dev key is accepted and printed.",
         flag="--api-key",
         repeatable=True,
         metavar="KEY",
@@ -210,3 +210,28 @@ def load_settings(
 ) -> Settings:
     namespace = build_parser().parse_args(argv)
     return settings_from(namespace, os.environ if environ is None else environ)
+
+
+def options_table() -> str:
+    """The README's configuration table, generated so that it cannot drift from the CLI."""
+    rows = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
+    for opt in OPTIONS:
+        flag = f"`--[no-]{opt.cli_flag[2:]}`" if opt.boolean else f"`{opt.cli_flag}`"
+        if opt.choices:
+            flag += " " + "\\|".join(opt.choices)
+        default = opt.default
+        if default is None:
+            shown = "random per process" if opt.name.endswith("secret") else "—"
+        elif isinstance(default, tuple):
+            shown = ", ".join(f"`{d}`" for d in default) or "—"
+        else:
+            shown = f"`{str(default).lower() if isinstance(default, bool) else default}`"
+        help_text = opt.help + (
+            " Repeatable; comma-separated in the variable." if opt.repeatable else ""
+        )
+        rows.append(f"| {flag} | `{opt.env_var}` | {shown} | {help_text} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(options_table())

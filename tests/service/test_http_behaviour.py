@@ -167,3 +167,9 @@ def test_error_module_owns_the_envelope():
 
     resp = errors.api_error(418, "teapot").to_response()
     assert isinstance(resp, web.Response) and resp.status == 418
+
+
+async def test_the_index_lists_the_endpoints(client):
+    body = await (await client.get("/")).json()
+    assert body["name"] == "orga-emulator"
+    assert "POST /v1/realtime/calls" in body["endpoints"]

@@ -1,0 +1,25 @@
+"""The README's configuration table is the CLI's own, and its commands exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from emulator.settings import options_table
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_configuration_table_matches_the_cli():
+    text = README.read_text()
+    start = text.index("<!-- options:start -->") + len("<!-- options:start -->")
+    end = text.index("<!-- options:end -->")
+    assert text[start:end].strip() == options_table(), (
+        "README's table is stale: regenerate it with `python -m emulator.settings`"
+    )
+
+
+def test_the_two_commands_are_there():
+    text = README.read_text()
+    assert "bash tests/run.sh" in text
+    assert ".venv/bin/orga-emulator" in text
+    assert "bash tests/run.sh -q" in (README.parent / ".ci/run").read_text()
