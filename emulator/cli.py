@@ -1,95 +1,164 @@
-"""`orga-emulator`: run the emulator until SIGINT/SIGTERM."""
+"""`orga-emulator`: run the emulator until SIGINT/SIGTERM, or around a command (`exec`)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-
-from aiohttp import web
+import time
+import urllib.request
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from emulator import __version__
-from emulator.app import create_app
+from emulator.ice import ice_servers
 from emulator.logs import redact, setup_logging
-from emulator.netinfo import reachable_host
-from emulator.settings import DEV_API_KEY, Settings, load_settings
-from emulator.state import TURN
+from emulator.server import EmulatorServer, StartupError
+from emulator.settings import DEV_API_KEY, Settings, build_parser, settings_from
 
 log = logging.getLogger("emulator")
 
-SHUTDOWN_TIMEOUT = 2.0
+EXEC_USAGE = "orga-emulator exec [OPTIONS] -- CMD [ARGS...]"
+EXEC_CREDENTIAL_LIFETIME = 24 * 3600  # TURN credentials handed to an exec'd command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = load_settings(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["exec"]:
+        return _exec_main(argv[1:])
+    settings = settings_from(build_parser().parse_args(argv), os.environ)
     setup_logging(settings.log_level)
-    try:
-        _run(serve(settings))
-    except StartupError as exc:
-        print(f"orga-emulator: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return _run(serve(settings))
 
 
-def _run(coro) -> None:
+def _run(coro: Coroutine[Any, Any, int | None]) -> int:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(coro)
+        result = asyncio.run(coro)
     else:
-        uvloop.run(coro)
+        result = uvloop.run(coro)
+    return result or 0
 
 
-class StartupError(Exception):
-    pass
-
-
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Serve until `stop` is set (or a signal arrives), then close everything within 2 s."""
-    app = create_app(settings)
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
-    )
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
+    """Serve until `stop` is set or a signal arrives, then close everything within 2 s."""
+    server = EmulatorServer(settings)
     try:
-        await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise StartupError(f"cannot listen: {exc}") from None
-    port = runner.addresses[0][1]
-    if settings.port_file:
-        _write_atomically(Path(settings.port_file), f"{port}\n")
-    print(startup_line(settings, port, app[TURN].client_address), flush=True)
-
+        await server.start()
+    except StartupError as exc:
+        print(f"orga-emulator: {exc}", file=sys.stderr)
+        return 2
+    print(startup_line(server), flush=True)
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        log.info("shutting down")
-        await runner.cleanup()
+    with _signals_set(stop):
+        try:
+            await stop.wait()
+        finally:
+            await server.close()
+    return 0
 
 
-def startup_line(settings: Settings, port: int, turn: tuple[str, int] | None) -> str:
-    url = f"http://{reachable_host(settings.host)}:{port}"
+class _signals_set:
+    """SIGINT/SIGTERM set an event for the duration of a block."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+        self._loop = asyncio.get_running_loop()
+
+    def __enter__(self) -> None:
+        for signum in self.SIGNALS:
+            self._loop.add_signal_handler(signum, self._event.set)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum in self.SIGNALS:
+            self._loop.remove_signal_handler(signum)
+
+
+def startup_line(server: EmulatorServer) -> str:
+    settings, turn = server.settings, server.turn_address
     key = DEV_API_KEY if not settings.api_keys_given else ", ".join(map(redact, settings.api_keys))
     turn_text = f"turn:{turn[0]}:{turn[1]} (udp+tcp)" if turn else "off"
     return (
-        f"orga-emulator {__version__} listening on {url}  api key: {key}  TURN: {turn_text}  "
-        f"docs: {url}/ (endpoints) and README.md"
+        f"orga-emulator {__version__} listening on {server.base_url}  api key: {key}  "
+        f"TURN: {turn_text}  docs: {server.base_url}/ (endpoints) and README.md"
     )
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+# --- exec ---------------------------------------------------------------------------------------
+
+
+def _exec_main(argv: list[str]) -> int:
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
+        print(f"usage: {EXEC_USAGE}", file=sys.stderr)
+        return 2
+    split = argv.index("--")
+    namespace = build_parser(prog="orga-emulator exec").parse_args(argv[:split])
+    # Around a command, free ports unless told otherwise: the command reads them from ORGA_*.
+    for name in ("port", "turn_port"):
+        if getattr(namespace, name) is None and f"ORGA_EMULATOR_{name.upper()}" not in os.environ:
+            setattr(namespace, name, 0)
+    settings = settings_from(namespace, os.environ)
+    setup_logging(settings.log_level)
+    return _run(exec_command(settings, argv[split + 1 :]))
+
+
+async def exec_command(settings: Settings, command: list[str]) -> int:
+    """Start the emulator, wait for /readyz, run `command` with ORGA_* set, stop, pass its status."""
+    server = EmulatorServer(settings)
+    try:
+        await server.start()
+    except StartupError as exc:
+        print(f"orga-emulator: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(startup_line(server), file=sys.stderr, flush=True)
+        await asyncio.to_thread(_wait_ready, f"{server.base_url}/readyz")
+        env = {**os.environ, **exec_environment(server)}
+        try:
+            child = await asyncio.create_subprocess_exec(*command, env=env)
+        except OSError as exc:
+            print(f"orga-emulator exec: cannot run {command[0]!r}: {exc}", file=sys.stderr)
+            return 127
+        loop = asyncio.get_running_loop()
+        for signum in _signals_set.SIGNALS:  # the command decides how to stop; we follow it
+            loop.add_signal_handler(signum, child.send_signal, signum)
+        try:
+            status = await child.wait()
+        finally:
+            for signum in _signals_set.SIGNALS:
+                loop.remove_signal_handler(signum)
+    finally:
+        await server.close()
+    return 128 - status if status < 0 else status  # killed by signal N: 128+N, as shells say
+
+
+def exec_environment(server: EmulatorServer) -> dict[str, str]:
+    settings = server.settings
+    env = {"ORGA_BASE_URL": server.base_url, "ORGA_API_KEY": settings.api_keys[0]}
+    turn = server.turn_address
+    servers: list[dict[str, Any]] = []
+    if turn:
+        claims = {"exp": int(time.time()) + EXEC_CREDENTIAL_LIFETIME, "sub": "orga-emulator-exec"}
+        servers = ice_servers(turn[0], turn[1], settings.turn_secret, claims)
+    env["ORGA_ICE_SERVERS"] = json.dumps(servers)
+    return env
+
+
+def _wait_ready(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise StartupError(f"{url} did not answer 200 within {timeout:.0f} s")
+        time.sleep(0.05)

@@ -1,0 +1,65 @@
+"""Running the app on a socket: start, report where, close everything it opened."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from aiohttp import web
+
+from emulator.app import create_app
+from emulator.clock import Clock
+from emulator.netinfo import reachable_host
+from emulator.settings import Settings
+from emulator.state import TURN
+
+log = logging.getLogger("emulator")
+
+SHUTDOWN_TIMEOUT = 2.0
+
+
+class StartupError(Exception):
+    """The emulator could not start (a busy port, say); the message says why."""
+
+
+class EmulatorServer:
+    """The emulator on its sockets: HTTP, and TURN when enabled."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.app = create_app(settings, clock=clock)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
+        self.port: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{reachable_host(self.settings.host)}:{self.port}"
+
+    @property
+    def turn_address(self) -> tuple[str, int] | None:
+        return self.app[TURN].client_address
+
+    async def start(self) -> None:
+        try:
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise StartupError(f"cannot listen: {exc}") from None
+        self.port = self._runner.addresses[0][1]
+        if self.settings.port_file:
+            _write_atomically(Path(self.settings.port_file), f"{self.port}\n")
+
+    async def close(self) -> None:
+        log.info("shutting down")
+        await self._runner.cleanup()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
