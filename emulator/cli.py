@@ -109,7 +109,7 @@ def _exec_main(argv: list[str]) -> int:
 
 
 async def exec_command(settings: Settings, command: list[str]) -> int:
-    """Start the emulator, wait for /readyz, run `command` with ORGA_* set, stop, pass its status."""
+    """Start the emulator, wait for /readyz, run `command` with ORGA_* set; return its status."""
     server = EmulatorServer(settings)
     try:
         await server.start()
