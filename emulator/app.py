@@ -60,9 +60,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 
 async def _turn_ctx(app: web.Application) -> AsyncIterator[None]:
-    if app[SETTINGS].turn:
+    settings = app[SETTINGS]
+    if settings.turn:
         await app[TURN].start()
         app[READINESS].mark_ready("turn")
+    elif settings.turn_host:
+        app[TURN].use_external()
     yield
     await app[TURN].close()
 

@@ -20,6 +20,12 @@ class TurnService:
         self.server = None  # turn_stub.server.TurnServer once started
         self.client_address: tuple[str, int] | None = None
 
+    def use_external(self) -> None:
+        """--no-turn with --turn-host: ice-config points at a TURN server run elsewhere (compose)
+        that shares --turn-secret."""
+        s = self._settings
+        self.client_address = (s.turn_host, s.turn_port)
+
     async def start(self) -> None:
         from turn_stub.server import TurnConfig, TurnServer
 

@@ -114,3 +114,21 @@ async def test_turn_credentials_work_until_the_token_expires(turn_client, clock)
     clock.advance(jwt.decode(token, options={"verify_signature": False})["exp"] - clock.time() + 1)
     with pytest.raises(Exception, match="401|Unauthorized"):
         await _allocate(server, turn["username"], turn["credential"])
+
+
+async def test_an_external_turn_server_is_advertised_with_no_turn(make_client):
+    client = await make_client(
+        Settings(
+            signing_secret=SECRET,
+            turn=False,
+            turn_host="turn",
+            turn_port=3478,
+            turn_secret=TURN_SECRET,
+        )
+    )
+    token = await mint(client)
+    body = await (await client.get("/v1/realtime/ice-config", headers=bearer(token))).json()
+    turn = body["iceServers"][1]
+    assert turn["urls"] == ["turn:turn:3478?transport=udp", "turn:turn:3478?transport=tcp"]
+    assert turn["credential"] == rest_password(TURN_SECRET, turn["username"])
+    assert (await client.get("/readyz")).status == 200

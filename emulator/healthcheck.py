@@ -1,0 +1,41 @@
+"""`python -m emulator.healthcheck`: exit 0 when the emulator's /readyz answers 200.
+
+For container HEALTHCHECKs. It reads the port the emulator itself reads (ORGA_EMULATOR_PORT, or
+the file named by ORGA_EMULATOR_PORT_FILE), so the check follows the configuration instead of a
+hard-coded port.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+from collections.abc import Mapping
+
+from emulator.settings import Settings
+
+
+def readyz_url(environ: Mapping[str, str]) -> str:
+    port_file = environ.get("ORGA_EMULATOR_PORT_FILE")
+    if port_file and os.path.exists(port_file):
+        port = int(open(port_file).read().strip())
+    else:
+        port = int(environ.get("ORGA_EMULATOR_PORT", Settings.port))
+    host = environ.get("ORGA_EMULATOR_HOST", Settings.host)
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    return f"http://{host}:{port}/readyz"
+
+
+def main() -> int:
+    url = readyz_url(os.environ)
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return 0 if resp.status == 200 else 1
+    except OSError as exc:
+        print(f"{url}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""`python -m turn_stub.healthcheck`: exit 0 when the TURN/STUN server answers a STUN Binding.
+
+For container HEALTHCHECKs; the port comes from ORGA_TURN_STUB_PORT, as for the server itself.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+from aioice import stun
+
+from .server import TurnConfig
+
+
+def binding_succeeds(host: str, port: int, timeout: float = 2.0) -> bool:
+    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(bytes(request), (host, port))
+        try:
+            data, _ = sock.recvfrom(2048)
+        except OSError:
+            return False
+    try:
+        response = stun.parse_message(data)
+    except ValueError:
+        return False
+    return (
+        response.transaction_id == request.transaction_id
+        and response.message_class == stun.Class.RESPONSE
+    )
+
+
+def main() -> int:
+    host = os.environ.get("ORGA_TURN_STUB_HOST", TurnConfig.host)
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    port = int(os.environ.get("ORGA_TURN_STUB_PORT", TurnConfig.port))
+    if binding_succeeds(host, port):
+        return 0
+    print(f"no STUN Binding response from {host}:{port}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
