@@ -34,8 +34,8 @@ step "Orga SDKs from the npm registry (tests/js)"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
 step "ruff"
-.venv/bin/ruff check emulator turn_stub tests bench
-.venv/bin/ruff format --check emulator turn_stub tests bench
+.venv/bin/ruff check emulator turn_stub tests bench fixtures
+.venv/bin/ruff format --check emulator turn_stub tests bench fixtures
 
 step "pytest"
 cd "$ROOT"
