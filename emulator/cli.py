@@ -7,17 +7,21 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import time
 import urllib.request
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from emulator import __version__
 from emulator.ice import ice_servers
 from emulator.logs import redact, setup_logging
+from emulator.netinfo import reachable_host
 from emulator.server import EmulatorServer, StartupError
 from emulator.settings import DEV_API_KEY, Settings, build_parser, settings_from
+from emulator.tls import client_hints
 
 log = logging.getLogger("emulator")
 
@@ -52,9 +56,13 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     except StartupError as exc:
         print(f"orga-emulator: {exc}", file=sys.stderr)
         return 2
-    print(startup_line(server), flush=True)
     stop = stop or asyncio.Event()
+    # Handlers first, then the line: whoever waits for the line may signal at once.
     with _signals_set(stop):
+        print(startup_line(server), flush=True)
+        if server.tls:
+            host = reachable_host(settings.host)
+            print("\n".join(client_hints(server.tls, host, server.port)), flush=True)
         try:
             await stop.wait()
         finally:
@@ -118,7 +126,7 @@ async def exec_command(settings: Settings, command: list[str]) -> int:
         return 2
     try:
         print(startup_line(server), file=sys.stderr, flush=True)
-        await asyncio.to_thread(_wait_ready, f"{server.base_url}/readyz")
+        await asyncio.to_thread(_wait_ready, f"{server.base_url}/readyz", _ca_of(server))
         env = {**os.environ, **exec_environment(server)}
         try:
             child = await asyncio.create_subprocess_exec(*command, env=env)
@@ -147,14 +155,22 @@ def exec_environment(server: EmulatorServer) -> dict[str, str]:
         claims = {"exp": int(time.time()) + EXEC_CREDENTIAL_LIFETIME, "sub": "orga-emulator-exec"}
         servers = ice_servers(turn[0], turn[1], settings.turn_secret, claims)
     env["ORGA_ICE_SERVERS"] = json.dumps(servers)
+    if server.tls:  # a Node command trusts the emulator's certificate without further setup
+        env["NODE_EXTRA_CA_CERTS"] = str(_ca_of(server))
     return env
 
 
-def _wait_ready(url: str, timeout: float = 20.0) -> None:
+def _ca_of(server: EmulatorServer) -> Path | None:
+    """What a client must trust to verify the emulator's HTTPS: its CA, or the user's cert."""
+    return (server.tls.ca_path or server.tls.cert_path) if server.tls else None
+
+
+def _wait_ready(url: str, cafile: Path | None = None, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=2, context=context) as resp:
                 if resp.status == 200:
                     return
         except OSError:

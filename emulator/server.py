@@ -13,6 +13,7 @@ from emulator.clock import Clock
 from emulator.netinfo import reachable_host
 from emulator.settings import Settings
 from emulator.state import TURN
+from emulator.tls import TlsError, TlsMaterial, tls_for
 
 log = logging.getLogger("emulator")
 
@@ -33,10 +34,12 @@ class EmulatorServer:
             self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
         )
         self.port: int | None = None
+        self.tls: TlsMaterial | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://{reachable_host(self.settings.host)}:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{reachable_host(self.settings.host)}:{self.port}"
 
     @property
     def turn_address(self) -> tuple[str, int] | None:
@@ -44,8 +47,17 @@ class EmulatorServer:
 
     async def start(self) -> None:
         try:
+            self.tls = tls_for(self.settings)
+        except TlsError as exc:
+            raise StartupError(f"TLS: {exc}") from None
+        try:
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+            site = web.TCPSite(
+                self._runner,
+                self.settings.host,
+                self.settings.port,
+                ssl_context=self.tls.context if self.tls else None,
+            )
             await site.start()
         except OSError as exc:
             await self._runner.cleanup()

@@ -17,6 +17,7 @@ from typing import Any
 ENV_PREFIX = "ORGA_EMULATOR_"
 DEV_API_KEY = "sk_orga_ai_emulator_dev_key"
 ECHO_MODES = ("turn", "live")
+DEV_ENDPOINT_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,13 @@ class Settings:
     turn_host: str | None = None
     turn_realm: str = "orga-emulator"
     turn_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # TLS mode (emulator/tls.py) and the demo page's helpers (emulator/demo.py).
+    tls: bool = False
+    tls_dir: str | None = None
+    tls_names: tuple[str, ...] = ()
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    dev_endpoints: str = "auto"
 
     @property
     def api_keys_given(self) -> bool:
@@ -158,6 +166,37 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("turn_realm", "TURN realm."),
     Option("turn_secret", "TURN REST shared secret. Default: random per process."),
+    Option(
+        "tls",
+        "Serve HTTPS with a certificate from the emulator's local CA (for localhost, 127.0.0.1, "
+        "api.orga-ai.com and --tls-name); prints how to make Chromium and Node trust it.",
+        boolean=True,
+    ),
+    Option(
+        "tls_dir",
+        "Where TLS mode keeps its CA (ca.pem, created once, reused) and server certificate. "
+        "Default: $XDG_DATA_HOME/orga-emulator/tls, i.e. ~/.local/share/orga-emulator/tls.",
+        metavar="DIR",
+    ),
+    Option(
+        "tls_names",
+        "Extra DNS name or IP address for the TLS certificate.",
+        flag="--tls-name",
+        repeatable=True,
+        metavar="NAME",
+    ),
+    Option(
+        "tls_cert",
+        "Your own certificate (PEM chain) instead of the local CA's; implies --tls.",
+        metavar="PATH",
+    ),
+    Option("tls_key", "The private key (PEM) of --tls-cert.", metavar="PATH"),
+    Option(
+        "dev_endpoints",
+        "The demo page's POST /_emulator/dev/session-config (mints a token with the first API "
+        "key). 'auto': on only when bound to a loopback address.",
+        choices=DEV_ENDPOINT_MODES,
+    ),
 )
 
 
