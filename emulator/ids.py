@@ -28,3 +28,12 @@ class IdFactory:
 
     def request_id(self) -> str:
         return "req_" + self._hex(8)
+
+    def session_id(self) -> str:
+        return "sess_" + self._hex(12)
+
+    def item_id(self) -> str:
+        return "item_" + self._hex(8)
+
+    def response_id(self) -> str:
+        return "resp_" + self._hex(8)

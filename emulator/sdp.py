@@ -19,8 +19,12 @@ def check_offer_sdp(sdp: str, param: str = "offer.sdp") -> SessionDescription:
         parsed = SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc raises whatever its parser trips on
         raise ParamError(param, f"The SDP offer could not be parsed: {exc}") from None
-    if not any(m.kind == "audio" for m in parsed.media):
+    audio = [m for m in parsed.media if m.kind == "audio"]
+    if not audio:
         raise ParamError(param, "The SDP offer has no audio section.")
+    # The echo AI speaks and forwards Opus without transcoding; every browser offers it.
+    if not any(c.mimeType.lower() == "audio/opus" for m in audio for c in m.rtp.codecs):
+        raise ParamError(param, "The SDP offer's audio section does not offer Opus.")
     for media in parsed.media:
         if media.kind in ("audio", "video") and not (
             media.ice.usernameFragment and media.ice.password

@@ -40,6 +40,9 @@ class Settings:
     max_sessions: int = 100
     ice_timeout: float = 30.0
     max_session_duration: float = 1800.0
+    peer_timeout: float = 20.0
+    vad_threshold_dbov: int = -50
+    ice_servers: tuple[str, ...] = ()
     # The in-process TURN server (turn_stub).
     turn: bool = True
     turn_port: int = 3478
@@ -156,6 +159,26 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "max_session_duration", "Seconds after which a session is ended.", float, metavar="SECONDS"
+    ),
+    Option(
+        "peer_timeout",
+        "Seconds without a packet from a connected client before its session is ended.",
+        float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "vad_threshold_dbov",
+        "Audio level (RFC 6464, dBov) above which a packet counts as voice.",
+        int,
+        metavar="DBOV",
+    ),
+    Option(
+        "ice_servers",
+        "STUN/TURN URL for the emulator's own peers (repeatable). Default: none, host "
+        "candidates only; never a public server.",
+        flag="--ice-server",
+        repeatable=True,
+        metavar="URL",
     ),
     Option("turn", "Run the built-in TURN/STUN server (turn_stub) in-process.", boolean=True),
     Option("turn_port", "UDP and TCP port of the built-in TURN/STUN server.", _port),
