@@ -1,0 +1,119 @@
+"""The echo AI: it hears the user's audio packets and answers with them, as Orga's AI would.
+
+`turn` mode behaves like an assistant: at the end of each user turn it replays the utterance as
+its reply. `live` mode loops each packet straight back. In both, every user turn produces the
+text events (transcript if asked for, then the reply), and the session's current `modalities`
+decide whether any audio goes back.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any
+
+from aiortc.rtp import RtpPacket
+
+from emulator import events
+from emulator.ids import IdFactory
+from emulator.media import AssistantAudioTrack, MediaCounters
+from emulator.responder import Reply, Responder, UserTurn
+from emulator.session_params import SessionParams
+from emulator.turns import TurnDetector, Utterance, VoiceActivityDetector
+
+
+class EchoMode(enum.Enum):
+    TURN = "turn"
+    LIVE = "live"
+
+
+SendEvent = Callable[[dict[str, Any]], None]
+
+
+class EchoAssistant:
+    def __init__(
+        self,
+        *,
+        mode: EchoMode,
+        track: AssistantAudioTrack,
+        responder: Responder,
+        counters: MediaCounters,
+        params: Callable[[], SessionParams],
+        send: SendEvent,
+        ids: IdFactory,
+        hangover: float,
+        vad: VoiceActivityDetector,
+    ) -> None:
+        self.mode = mode
+        self.turns_taken = 0
+        self._track = track
+        self._responder = responder
+        self._counters = counters
+        self._params = params
+        self._send = send
+        self._ids = ids
+        self._turns = TurnDetector(hangover, self._on_utterance, vad)
+        self._closed = False
+
+    def on_audio_rtp(self, packet: RtpPacket) -> None:
+        """A packet of the user's audio, straight off the wire."""
+        payload = packet.payload
+        counters = self._counters
+        counters.audio_in_packets += 1
+        counters.audio_in_bytes += len(payload)
+        if not payload or self._closed:
+            return
+        if self._turns.feed(packet):
+            counters.audio_in_voiced += 1
+        if self.mode is EchoMode.LIVE and self._speaks():
+            self._track.forward(payload)
+
+    def on_text(self, text: str) -> None:
+        """Text input: answered at once, without a transcript."""
+        self._reply(self._next_turn(text=text), from_speech=False)
+
+    def close(self) -> None:
+        self._closed = True
+        self._turns.close()
+
+    def _speaks(self) -> bool:
+        return "audio" in self._params().modalities
+
+    def _next_turn(self, **what: Any) -> UserTurn:
+        self.turns_taken += 1
+        return UserTurn(index=self.turns_taken, **what)
+
+    def _on_utterance(self, utterance: Utterance) -> None:
+        if not self._closed:
+            self._reply(self._next_turn(utterance=utterance), from_speech=True)
+
+    def _reply(self, turn: UserTurn, *, from_speech: bool) -> None:
+        reply = self._responder.respond(turn)
+        if from_speech and self._params().return_transcription:
+            self._send(
+                events.input_audio_transcription_completed(
+                    self._ids.event_id(), self._ids.item_id(), reply.transcript
+                )
+            )
+        # In live mode the audio already went back as it arrived.
+        audio = reply.audio if self.mode is EchoMode.TURN and self._speaks() else ()
+        done = self._done_callback(reply, bool(audio))
+        if audio:
+            self._track.play(audio, on_done=done)
+        else:
+            done()
+
+    def _done_callback(self, reply: Reply, audio: bool) -> Callable[[], None]:
+        def done() -> None:
+            if not self._closed:
+                self._send(
+                    events.response_output_item_done(
+                        self._ids.event_id(),
+                        self._ids.response_id(),
+                        self._ids.item_id(),
+                        reply.text,
+                        audio=audio,
+                    )
+                )
+
+        return done
