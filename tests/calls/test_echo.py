@@ -1,0 +1,133 @@
+"""The echo AI's audio: present from the start, replaying turns, looping live, honouring
+modalities, and counting video without decoding it."""
+
+from __future__ import annotations
+
+import pytest
+from aiortc import VideoStreamTrack
+from orga_client import PacketTrack, ToneBurstTrack, encode_opus, registry, tone_samples
+
+from emulator.media import OPUS_SILENCE
+
+pytestmark = pytest.mark.timeout(60)
+
+BURST_FRAMES = 15  # 300 ms of tone
+
+
+async def test_the_ai_track_plays_silence_from_the_start(emulator, client):
+    body = await client.connect()
+    assert "a=sendrecv" in body["answer"]["sdp"].split("m=video")[0]
+    await client.connected()
+    # ontrack fired for the AI's audio, with a stream the SDK can play.
+    assert [t.kind for t in client.tracks] == ["audio"]
+    # 25 frames is half a second of silence, sent although the user never spoke.
+    await client.until(lambda: client.received.silence() >= 25, 10, "silence frames")
+    assert client.received.speech() == []
+    payloads = {p for _, p in client.received.packets}
+    assert payloads == {OPUS_SILENCE}
+
+
+async def _first_echo_delay(client, mic: ToneBurstTrack) -> float:
+    await client.event("conversation.created")
+    mic.burst(BURST_FRAMES)
+    await client.until(lambda: len(client.received.speech()) >= BURST_FRAMES, 15, "the echo")
+    return client.received.speech()[0][0] - mic.burst_started[0]
+
+
+async def test_turn_mode_replays_the_utterance_after_the_hangover(make_emulator, make_client):
+    emulator = await make_emulator(echo_mode="turn", vad_hangover_ms=400)
+    client = make_client(emulator)
+    mic = ToneBurstTrack()
+    client.attach_microphone(mic)
+    await client.connect()
+    delay = await _first_echo_delay(client, mic)
+    # The reply starts once the user has spoken (0.3 s) and been silent for the hang-over.
+    assert 0.3 + 0.4 - 0.1 < delay < 3.0, delay
+    # The whole utterance comes back, give or take pre-roll and tail frames.
+    await client.event("response.output_item.done")
+    assert BURST_FRAMES <= len(client.received.speech()) <= BURST_FRAMES + 12
+    session = registry(emulator).sessions[client.conversation_id]
+    assert session.counters.audio_in_voiced >= BURST_FRAMES - 2
+    assert session.assistant.turns_taken == 1
+
+
+async def test_live_mode_loops_the_audio_straight_back(make_emulator, make_client):
+    emulator = await make_emulator(echo_mode="live")
+    client = make_client(emulator)
+    mic = ToneBurstTrack()
+    client.attach_microphone(mic)
+    await client.connect()
+    delay = await _first_echo_delay(client, mic)
+    # Loosely: well under a turn's hang-over. aiortc's encoder delays its first frames ~40 ms.
+    assert delay < 0.3, delay
+
+
+async def test_live_mode_forwards_the_encoded_packets_unchanged(make_emulator, make_client):
+    emulator = await make_emulator(echo_mode="live")
+    client = make_client(emulator)
+    payloads = encode_opus([tone_samples(300 + 20 * i) for i in range(50)])
+    sent: list[bytes] = []
+    client.attach_microphone(PacketTrack(payloads, lambda p, _t: sent.append(p)))
+    await client.connect()
+    await client.until(lambda: len(client.received.speech()) >= 100, 15, "100 echoed packets")
+    echoed = [p for _, p in client.received.speech()]
+    assert set(echoed) <= set(payloads)
+    # In order, none lost or duplicated: the echo is the sent sequence, shifted.
+    start = sent.index(echoed[0])
+    assert echoed == sent[start : start + len(echoed)]
+
+
+async def test_a_microphone_attached_after_connecting_is_heard(emulator, client):
+    await client.connect()
+    await client.connected()
+    mic = ToneBurstTrack()
+    client.attach_microphone(mic)  # replaceTrack on a live transceiver, as enableMic does
+    delay = await _first_echo_delay(client, mic)
+    assert delay < 5
+
+
+@pytest.mark.parametrize("mode", ["turn", "live"])
+async def test_without_audio_modality_no_audio_reply_but_text_events(
+    make_emulator, make_client, mode
+):
+    emulator = await make_emulator(echo_mode=mode, vad_hangover_ms=300)
+    client = make_client(emulator)
+    mic = ToneBurstTrack()
+    client.attach_microphone(mic)
+    await client.connect({"modalities": ["video"], "return_transcription": True})
+    await client.event("conversation.created")
+    mic.burst(BURST_FRAMES)
+    done = await client.event("response.output_item.done")
+    # In turn mode a reply's audio is played before its done event; in live mode it would
+    # have come back during the burst: either way, it would be here by now.
+    assert done["text"]
+    await client.event("conversation.item.input_audio_transcription.completed")
+    assert client.received.speech() == []
+    assert registry(emulator).sessions[client.conversation_id].counters.audio_out_speech == 0
+
+
+async def test_session_update_can_turn_audio_back_on(make_emulator, make_client):
+    emulator = await make_emulator(vad_hangover_ms=300)
+    client = make_client(emulator)
+    mic = ToneBurstTrack()
+    client.attach_microphone(mic)
+    await client.connect({"modalities": []})
+    await client.event("conversation.created")
+    client.send({"event": "session.update", "data": {"modalities": ["audio"]}})
+    await client.event("session.updated")
+    delay = await _first_echo_delay(client, mic)
+    assert delay < 3
+
+
+async def test_video_is_counted_and_dropped_without_decoding(emulator, client):
+    client.attach_camera(VideoStreamTrack())
+    await client.connect()
+    await client.connected()
+    session = registry(emulator).sessions[client.conversation_id]
+    counters = session.counters
+    await client.until(lambda: counters.video_in_frames >= 10, 15, "10 video frames")
+    assert counters.video_in_keyframes >= 1
+    assert counters.video_in_bytes > counters.video_in_packets > 0
+    # Nothing waits in a remote track's queue: received media never reaches a decoder.
+    for transceiver in session.pc.getTransceivers():
+        assert transceiver.receiver.track._queue.qsize() == 0

@@ -1,0 +1,116 @@
+"""Offers: what browsers and aiortc send is answered; what cannot be answered is a 400 on
+`offer.sdp` that leaves nothing running and keeps the token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiortc.sdp import SessionDescription
+from orga_client import registry
+
+pytestmark = pytest.mark.timeout(60)
+
+OFFERS = Path(__file__).parent / "offers"
+AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+
+def _offer(sdp: str) -> dict:
+    return {"sdp": sdp, "type": "offer", "candidates": []}
+
+
+def _browser_offer(name: str) -> str:
+    return (OFFERS / f"{name}.sdp").read_text().replace("\n", "\r\n")
+
+
+@pytest.mark.parametrize("browser", ["chrome", "firefox", "safari"])
+async def test_browser_offers_are_answered(emulator, client, browser):
+    status, body = await client.post_call(
+        await client.mint_token(), _offer(_browser_offer(browser))
+    )
+    assert status == 200, body
+    answer = SessionDescription.parse(body["answer"]["sdp"])
+    audio, video, data = answer.media
+    assert (audio.kind, video.kind, data.kind) == ("audio", "video", "application")
+    # The AI speaks Opus from the start (sendrecv), with audio levels negotiated.
+    assert audio.direction == "sendrecv"
+    assert audio.rtp.codecs[0].mimeType.lower() == "audio/opus"
+    assert AUDIO_LEVEL in [e.uri for e in audio.rtp.headerExtensions]
+    # The camera is received only.
+    assert video.direction == "recvonly"
+    assert data.sctp_port == 5000
+    assert body["conversation_id"] in registry(emulator).sessions
+
+
+async def test_the_sdk_offer_shape_is_answered(emulator, client):
+    offer = await client.offer()
+    assert "a=sendrecv" in offer["sdp"] and "a=sendonly" in offer["sdp"]
+    status, body = await client.post_call(await client.mint_token(), offer)
+    assert status == 200, body
+    answer = SessionDescription.parse(body["answer"]["sdp"])
+    assert [m.direction for m in answer.media[:2]] == ["sendrecv", "recvonly"]
+    assert AUDIO_LEVEL in [e.uri for e in answer.media[0].rtp.headerExtensions]
+    # Non-trickle: the emulator's candidates are in the answer.
+    assert answer.media[0].ice_candidates
+
+
+async def test_an_offer_listing_another_codec_first_still_negotiates_opus(emulator, client):
+    sdp = _browser_offer("firefox").replace(
+        "m=audio 51514 UDP/TLS/RTP/SAVPF 109 9 0 8 101", "m=audio 51514 UDP/TLS/RTP/SAVPF 0 8 109"
+    )
+    status, body = await client.post_call(await client.mint_token(), _offer(sdp))
+    assert status == 200, body
+    audio = SessionDescription.parse(body["answer"]["sdp"]).media[0]
+    assert [c.mimeType.lower() for c in audio.rtp.codecs] == ["audio/opus"]
+
+
+async def test_candidates_given_only_in_the_body_are_used(emulator, client):
+    offer = await client.offer()
+    offer["sdp"] = "\r\n".join(
+        line
+        for line in offer["sdp"].splitlines()
+        if not line.startswith(("a=candidate:", "a=end-of-candidates"))
+    )
+    status, body = await client.post_call(await client.mint_token(), offer)
+    assert status == 200, body
+    client.conversation_id = body["conversation_id"]
+    from aiortc import RTCSessionDescription
+
+    await client.pc.setRemoteDescription(RTCSessionDescription(**body["answer"]))
+    await client.connected()
+    await client.event("session.created")
+
+
+def _without_audio(sdp: str) -> str:
+    head, rest = sdp.split("m=audio", 1)
+    return head + "m=video" + rest.split("m=video", 1)[1]
+
+
+UNANSWERABLE = {
+    "malformed": lambda sdp: "v=0\r\nthis is not sdp\r\n",
+    "not_sdp_at_all": lambda sdp: "hello",
+    "no_audio": _without_audio,
+    "audio_without_opus": lambda sdp: sdp.replace("opus/48000/2", "ISAC/16000"),
+    # Passes the pre-claim checks, but aiortc finds no video codec it supports.
+    "no_usable_video_codec": lambda sdp: sdp.replace("VP8/90000", "AV1X/90000").replace(
+        "H264/90000", "AV1X/90000"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNANSWERABLE))
+async def test_unanswerable_offers_are_400_on_offer_sdp_and_keep_the_token(emulator, client, case):
+    good = await client.offer()
+    bad = UNANSWERABLE[case](good["sdp"])
+    token = await client.mint_token()
+    status, body = await client.post_call(token, _offer(bad))
+    assert status == 400, body
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["param"] == "offer.sdp"
+    assert body["error"]["message"]
+    # Nothing is left running ...
+    sessions = registry(emulator)
+    assert len(sessions) == 0 and not sessions.ended
+    # ... and the token was not spent: the same one now opens a session.
+    status, body = await client.post_call(token, good)
+    assert status == 200, body
