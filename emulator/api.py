@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import __version__, errors
+from emulator import errors
 from emulator.auth import api_key_id, require_api_key, require_ephemeral_token
 from emulator.call_request import parse_call_request
 from emulator.ice import ice_servers
@@ -50,10 +50,10 @@ async def create_client_secret(request: web.Request) -> web.Response:
 async def get_ice_config(request: web.Request) -> web.Response:
     # Checks the token without consuming it: the backend calls this before the client's /calls.
     claims = require_ephemeral_token(request, request.app[TOKENS])
-    return web.json_response({"iceServers": _ice_servers_for(request.app, claims)})
+    return web.json_response({"iceServers": ice_servers_for(request.app, claims)})
 
 
-def _ice_servers_for(app: web.Application, claims: dict[str, Any]) -> list[dict[str, Any]]:
+def ice_servers_for(app: web.Application, claims: dict[str, Any]) -> list[dict[str, Any]]:
     address = app[TURN].client_address
     if address is None:
         return []
@@ -117,22 +117,3 @@ async def readyz(request: web.Request) -> web.Response:
     readiness = request.app[READINESS]
     body = {"status": "ready" if readiness.ready else "starting", "components": readiness.state}
     return web.json_response(body, status=200 if readiness.ready else 503)
-
-
-@routes.get("/")
-async def index(request: web.Request) -> web.Response:
-    """Where the startup line points: what is served here."""
-    return web.json_response(
-        {
-            "name": "orga-emulator",
-            "version": __version__,
-            "endpoints": {
-                "POST /v1/realtime/client-secrets?email=EMAIL": "API key -> ephemeral token",
-                "GET /v1/realtime/ice-config": "ephemeral token -> STUN/TURN servers",
-                "POST /v1/realtime/calls": "SDP offer -> SDP answer and conversation_id",
-                "GET /healthz": "liveness",
-                "GET /readyz": "readiness (TURN included)",
-            },
-            "docs": "README.md in the orga-emulator repository",
-        }
-    )

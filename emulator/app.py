@@ -8,6 +8,7 @@ from aiohttp import web
 
 from emulator.api import routes
 from emulator.clock import Clock
+from emulator.demo import routes as demo_routes
 from emulator.ids import IdFactory
 from emulator.middleware import make_middlewares
 from emulator.sessions import SessionRegistry
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[TURN] = TurnService(settings, clock)
     app[READINESS] = Readiness(*(["turn"] if settings.turn else []))
     app.add_routes(routes)
+    app.add_routes(demo_routes)
     app.cleanup_ctx.append(_turn_ctx)
     app.on_shutdown.append(_close_sessions)
     return app

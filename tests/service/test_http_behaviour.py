@@ -170,6 +170,9 @@ def test_error_module_owns_the_envelope():
 
 
 async def test_the_index_lists_the_endpoints(client):
-    body = await (await client.get("/")).json()
+    # A browser gets the demo page at / (tests/service/test_demo_endpoints.py); JSON on request.
+    resp = await client.get("/", headers={"Accept": "application/json"})
+    assert resp.content_type == "application/json"
+    body = await resp.json()
     assert body["name"] == "orga-emulator"
     assert "POST /v1/realtime/calls" in body["endpoints"]

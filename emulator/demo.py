@@ -1,0 +1,157 @@
+"""For humans and for the browser suite: the demo page, its dev helper and session inspection.
+
+- `GET /` is the demo page (plain HTML and JS from `emulator/static/`, no build step), or the
+  JSON index of endpoints for a client that asks for `application/json`.
+- `POST /_emulator/dev/session-config` does what an app's backend does with `@orga-ai/node`:
+  it mints an ephemeral token with the first configured API key and returns
+  `{ephemeralToken, iceServers}`, the shape `getSessionConfig()` returns and `@orga-ai/core`'s
+  `sessionConfigEndpoint` expects (so GET works too). It hands out tokens to anyone who can reach
+  it, so it is on by default only when the emulator is bound to a loopback address.
+- `GET /_emulator/sessions/{conversation_id}`: a session's description (state, end reason,
+  current parameters, media counters, data-channel log; `RealtimeSession.describe()`), live or
+  recently ended, read-only. What a test checks after a `session.update` the page cannot see.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from emulator import __version__, errors
+from emulator.api import ice_servers_for
+from emulator.auth import api_key_id
+from emulator.sessions import RealtimeSession, SessionRecord
+from emulator.settings import Settings
+from emulator.state import SESSIONS, SETTINGS, TOKEN_JTI, TOKENS, USERS
+from emulator.users import user_id_for
+
+routes = web.RouteTableDef()
+
+DEV_EMAIL = "dev@orga-emulator.local"
+# The files the page is made of; anything else under the prefix is a 404.
+STATIC_FILES = {
+    "demo.html": "text/html",
+    "demo.js": "text/javascript",
+    "demo.css": "text/css",
+}
+STATIC_PREFIX = "/_emulator/demo/"
+
+
+def dev_endpoints_enabled(settings: Settings) -> bool:
+    """`--dev-endpoints on|off`, or with `auto` only on a loopback bind (what only you reach)."""
+    if settings.dev_endpoints != "auto":
+        return settings.dev_endpoints == "on"
+    host = settings.host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_index() -> dict[str, Any]:
+    return {
+        "name": "orga-emulator",
+        "version": __version__,
+        "endpoints": {
+            "POST /v1/realtime/client-secrets?email=EMAIL": "API key -> ephemeral token",
+            "GET /v1/realtime/ice-config": "ephemeral token -> STUN/TURN servers",
+            "POST /v1/realtime/calls": "SDP offer -> SDP answer and conversation_id",
+            "GET /healthz": "liveness",
+            "GET /readyz": "readiness (TURN included)",
+            "GET /": "the demo page (this index with Accept: application/json)",
+            "POST /_emulator/dev/session-config": "dev only: {ephemeralToken, iceServers}",
+            "GET /_emulator/sessions/{conversation_id}": "a session's state and parameters",
+        },
+        "docs": "README.md in the orga-emulator repository",
+    }
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.StreamResponse:
+    """The demo page for a browser; the JSON index for a client that prefers JSON."""
+    if _prefers_json(request.headers.get("Accept", "")):
+        return web.json_response(endpoint_index())
+    return _static("demo.html")
+
+
+def _prefers_json(accept: str) -> bool:
+    # Browsers send text/html first; curl sends */*, which also gets the page.
+    types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    return "application/json" in types and "text/html" not in types
+
+
+@routes.get(STATIC_PREFIX + "{name}")
+async def demo_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in STATIC_FILES:
+        raise errors.route_not_found(request.path)
+    return _static(name)
+
+
+def _static(name: str) -> web.Response:
+    body = resources.files("emulator.static").joinpath(name).read_bytes()
+    return web.Response(
+        body=body,
+        content_type=STATIC_FILES[name],
+        charset="utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@routes.route("*", "/_emulator/dev/session-config")
+async def dev_session_config(request: web.Request) -> web.Response:
+    """What a backend gets from `@orga-ai/node`'s getSessionConfig(), without the backend."""
+    if request.method not in ("GET", "POST"):
+        raise errors.method_not_allowed(request.method, {"GET", "POST"})
+    app = request.app
+    settings = app[SETTINGS]
+    if not dev_endpoints_enabled(settings):
+        raise errors.api_error(
+            403,
+            "The dev endpoints are off: the emulator is not bound to a loopback address. "
+            "Start it with --dev-endpoints on to enable them.",
+            code="dev_endpoints_disabled",
+        )
+    email = request.query.get("email", DEV_EMAIL)
+    if email not in app[USERS]:
+        raise errors.user_not_found()
+    key = settings.api_keys[0]
+    issued = app[TOKENS].mint(
+        user_id=user_id_for(email), email=email.strip(), api_key_id=api_key_id(key)
+    )
+    request[TOKEN_JTI] = issued.claims["jti"]
+    return web.json_response(
+        {
+            "ephemeralToken": issued.token,
+            "iceServers": ice_servers_for(app, issued.claims),
+            "expiresAt": issued.expires_at,
+        }
+    )
+
+
+@routes.get("/_emulator/sessions/{conversation_id}")
+async def inspect_session(request: web.Request) -> web.Response:
+    """The session's description (state, end reason, params, counters, events), read-only."""
+    conversation_id = request.match_info["conversation_id"]
+    session = find_session(request.app, conversation_id)
+    if session is None:
+        raise errors.api_error(
+            404, f"No session {conversation_id!r}.", errors.NOT_FOUND, code="session_not_found"
+        )
+    return web.json_response(session.describe())
+
+
+def find_session(
+    app: web.Application, conversation_id: str
+) -> RealtimeSession | SessionRecord | None:
+    """A live session, or the record of one of the recently ended ones the registry keeps."""
+    registry = app[SESSIONS]
+    session = registry.get(conversation_id)
+    if session is not None:
+        return session
+    return next((r for r in registry.ended if r.conversation_id == conversation_id), None)
