@@ -1,0 +1,158 @@
+"""Headless Chromium for the browser suite, driven through tests/js/browser/bridge.mjs.
+
+The bridge (playwright-core, pointed at Debian's /usr/bin/chromium) executes commands; every
+assertion stays here in Python. Each command has a deadline, so a hung browser fails the test
+instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+JS_DIR = ROOT / "tests" / "js"
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = os.environ.get("ORGA_TEST_CHROMIUM", "/usr/bin/chromium")
+SPEECH_WAV = ROOT / "fixtures" / "speech" / "hello.wav"
+SPEECH_TEXT = (ROOT / "fixtures" / "speech" / "hello.txt").read_text().strip()
+
+# Chromium as root in a closed network: no sandbox, no GPU, and none of the background
+# connections the network would refuse. Fake media: the mic plays the speech fixture once
+# (%noloop, then silence: one user turn), and camera permission prompts are auto-accepted.
+# Host IPs stay visible in candidates (no mDNS names) so that aiortc can reach them.
+BASE_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    f"--use-file-for-fake-audio-capture={SPEECH_WAV}%noloop",
+)
+LAUNCH_TIMEOUT = 30.0
+
+
+class BrowserError(AssertionError):
+    """A command failed in the browser; the message carries the page's console."""
+
+
+def require_browser_tools() -> None:
+    """A missing piece is a failure that says what to install, never a skip."""
+    problems = []
+    if not Path(CHROMIUM).exists():
+        problems.append(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    if shutil.which("node") is None:
+        problems.append("node not found (apt-get install nodejs npm)")
+    if not (JS_DIR / "node_modules" / "playwright-core").is_dir():
+        problems.append("tests/js/node_modules is missing: run `npm ci` in tests/js")
+    if problems:
+        raise AssertionError(
+            "the browser suite cannot run: " + "; ".join(problems) + " (bash tests/run.sh does)"
+        )
+
+
+class Browser:
+    """One headless Chromium with one page."""
+
+    def __init__(self, *extra_args: str) -> None:
+        require_browser_tools()
+        options = {"executablePath": CHROMIUM, "args": [*BASE_ARGS, *extra_args]}
+        self._proc = subprocess.Popen(
+            ["node", str(JS_DIR / "browser" / "bridge.mjs"), json.dumps(options)],
+            cwd=JS_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._stderr: list[str] = []
+        self._next_id = 1
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        hello = self._reply(0, LAUNCH_TIMEOUT)
+        self.version = hello.get("version")
+
+    def _read_stdout(self) -> None:
+        for line in self._proc.stdout:
+            try:
+                self._replies.put(json.loads(line))
+            except ValueError:
+                self._stderr.append(line)
+        self._replies.put(None)
+
+    def _read_stderr(self) -> None:
+        for line in self._proc.stderr:
+            self._stderr.append(line)
+
+    def _reply(self, id_: int, timeout: float) -> dict[str, Any]:
+        try:
+            reply = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            raise BrowserError(f"the browser did not answer within {timeout:.0f} s") from None
+        if reply is None:
+            raise BrowserError("the browser bridge exited:\n" + "".join(self._stderr[-40:]))
+        if reply.get("id") != id_:
+            raise BrowserError(f"out-of-order reply {reply!r} to command {id_}")
+        if not reply["ok"]:
+            raise BrowserError(reply["error"] + self._console_tail())
+        return reply
+
+    def _console_tail(self) -> str:
+        try:
+            lines = self.command("console", timeout=5) if self._proc.poll() is None else []
+        except BrowserError:
+            lines = []
+        return "\npage console:\n" + "\n".join(lines[-40:]) if lines else ""
+
+    def command(self, op: str, timeout: float = 15.0, **args: Any) -> Any:
+        id_ = self._next_id
+        self._next_id += 1
+        self._proc.stdin.write(json.dumps({"id": id_, "op": op, **args}) + "\n")
+        self._proc.stdin.flush()
+        return self._reply(id_, timeout).get("result")
+
+    def goto(self, url: str) -> None:
+        self.command("goto", timeout=20, url=url)
+
+    def evaluate(self, expression: str, timeout: float = 15.0) -> Any:
+        return self.command("evaluate", timeout=timeout, expression=expression)
+
+    def wait_for(self, expression: str, timeout: float = 10.0) -> Any:
+        """Wait until `expression` is truthy in the page; returns its value."""
+        return self.command(
+            "waitFor", timeout=timeout + 5, expression=expression, timeoutMs=timeout * 1000
+        )
+
+    def click(self, selector: str) -> None:
+        self.command("click", selector=selector)
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / name
+        self.command("screenshot", path=str(path))
+        return path
+
+    def console(self) -> list[str]:
+        return self.command("console")
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5)

@@ -1,0 +1,127 @@
+// A React app on the published @orga-ai/react (and @orga-ai/core), unmodified, bundled by
+// esbuild. The test drives it through window.orgaTest:
+//   hook      the value of useOrgaAI() at the last render (startSession, enableMic, ...)
+//   events    every server event of the data channel, as received
+//   callbacks what the SDK's callbacks were called with
+//   energy    the AI audio's RMS, measured with WebAudio on hook.aiAudioStream
+//   stats()   inbound audio RTP from the peer connection's getStats()
+// Only browser APIs are observed (RTCPeerConnection is subclassed to keep a reference and read
+// the channel); the SDK's code is not touched.
+import React, { useEffect } from "react";
+import { createRoot } from "react-dom/client";
+import { OrgaAI, OrgaAIProvider, OrgaAudio, useOrgaAI } from "@orga-ai/react";
+
+const query = new URLSearchParams(location.search);
+const test = {
+  hook: null,
+  events: [],
+  callbacks: { sessionCreated: [], conversationCreated: [], messages: [], errors: [] },
+  peers: [],
+  peerStates: [],
+  energy: { peak: 0, peakAt: null, measuring: false },
+};
+window.orgaTest = test;
+
+const NativePeerConnection = window.RTCPeerConnection;
+window.RTCPeerConnection = class extends NativePeerConnection {
+  constructor(...args) {
+    super(...args);
+    test.peers.push(this);
+    this.addEventListener("connectionstatechange", () => test.peerStates.push(this.connectionState));
+  }
+
+  createDataChannel(...args) {
+    const channel = super.createDataChannel(...args);
+    channel.addEventListener("message", (message) => {
+      try {
+        test.events.push(JSON.parse(message.data));
+      } catch {
+        test.events.push({ type: "(unparsable)", raw: String(message.data) });
+      }
+    });
+    return channel;
+  }
+};
+
+test.stats = async () => {
+  const pc = test.peers.at(-1);
+  if (!pc) return null;
+  const report = await pc.getStats();
+  const out = { inboundAudio: null, selectedPair: null };
+  report.forEach((entry) => {
+    if (entry.type === "inbound-rtp" && entry.kind === "audio") {
+      out.inboundAudio = { packetsReceived: entry.packetsReceived, bytesReceived: entry.bytesReceived };
+    }
+  });
+  return out;
+};
+
+// RMS of the AI's audio every 50 ms; `peak` is the loudest seen since the last reset.
+function measureEnergy(stream) {
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 2048;
+  context.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  test.energy.measuring = true;
+  const timer = setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const v of samples) sum += v * v;
+    const rms = Math.sqrt(sum / samples.length);
+    if (rms > test.energy.peak) {
+      test.energy.peak = rms;
+      test.energy.peakAt = Date.now();
+    }
+  }, 50);
+  return () => {
+    clearInterval(timer);
+    test.energy.measuring = false;
+    context.close();
+  };
+}
+
+function Session() {
+  const orga = useOrgaAI();
+  test.hook = orga;
+  useEffect(() => {
+    if (!orga.aiAudioStream) return undefined;
+    return measureEnergy(orga.aiAudioStream);
+  }, [orga.aiAudioStream]);
+  return (
+    <main>
+      <h1>@orga-ai/react against orga-emulator</h1>
+      <p id="state">{orga.connectionState}</p>
+      <p id="conversation">{orga.conversationId}</p>
+      <ol id="items">
+        {orga.conversationItems.map((item, i) => (
+          <li key={i} data-sender={item.sender}>{item.content.message}</li>
+        ))}
+      </ol>
+      {/* Chrome plays a remote stream into WebAudio only while a media element plays it too. */}
+      <OrgaAudio stream={orga.aiAudioStream} />
+    </main>
+  );
+}
+
+OrgaAI.init({
+  sessionConfigEndpoint: "/api/session-config",
+  model: "orga-1-beta",
+  voice: query.get("voice") || "coral",
+  temperature: Number(query.get("temperature") || "0.3"),
+  enableTranscriptions: query.get("transcriptions") !== "false",
+  logLevel: query.get("log") || "warn",
+});
+
+createRoot(document.getElementById("root")).render(
+  <OrgaAIProvider
+    callbacks={{
+      onSessionCreated: (event) => test.callbacks.sessionCreated.push(event),
+      onConversationCreated: (event) => test.callbacks.conversationCreated.push(event),
+      onConversationMessageCreated: (item) => test.callbacks.messages.push(item),
+      onError: (error) => test.callbacks.errors.push(String(error?.message || error)),
+    }}
+  >
+    <Session />
+  </OrgaAIProvider>,
+);
