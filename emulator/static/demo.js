@@ -164,7 +164,10 @@ function watchLevel(audioContext, stream) {
     analyser.getFloatTimeDomainData(samples);
     let sum = 0;
     for (const v of samples) sum += v * v;
-    $("level").value = Math.min(1, Math.sqrt(sum / samples.length) * 4);
+    const rms = Math.sqrt(sum / samples.length);
+    $("level").value = Math.min(1, rms * 4);
+    // The loudest the AI has been this call: what the browser suite checks it heard.
+    $("level").dataset.peak = Math.max(Number($("level").dataset.peak || 0), rms);
   }, 100);
   return () => clearInterval(timer);
 }
@@ -174,6 +177,7 @@ async function startCall() {
   $("items").replaceChildren();
   $("conversation-id").textContent = "—";
   $("session-params").textContent = "—";
+  $("level").dataset.peak = 0;
   setState("connecting");
   const audioContext = new AudioContext();
   const stop = [];
