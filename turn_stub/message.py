@@ -107,15 +107,22 @@ def is_stun(data: bytes) -> bool:
 
 
 def iter_attributes(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """Yield (type, value) for every attribute, in order, repeated ones included."""
+    """Yield (type, value) for every attribute, in order, repeated ones included.
+
+    Attributes after MESSAGE-INTEGRITY, except FINGERPRINT, are not covered by it,
+    so they are skipped (RFC 8489 section 14.5), as aioice's parser does.
+    """
     pos = HEADER_LENGTH
     end = len(data)
+    integrity_seen = False
     while pos + 4 <= end:
         attr_type, attr_len = _ATTR_HEADER.unpack_from(data, pos)
         value = data[pos + 4 : pos + 4 + attr_len]
         if len(value) != attr_len:
             raise ValueError("STUN attribute overruns the message")
-        yield attr_type, value
+        if not integrity_seen or attr_type == FINGERPRINT:
+            yield attr_type, value
+        integrity_seen = integrity_seen or attr_type == MESSAGE_INTEGRITY
         pos += 4 + attr_len + stun.padding_length(attr_len)
 
 

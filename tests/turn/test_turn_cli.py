@@ -28,7 +28,7 @@ def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
     line = process.stdout.readline()  # the startup line, or "" if it died
     if not line:
         process.kill()
-        raise AssertionError(process.communicate(timeout=10))
+        raise AssertionError(process.communicate(timeout=10))  # closes the pipes too
     return process, line
 
 
@@ -57,7 +57,8 @@ def test_cli_serves_and_exits_cleanly(signum):
             assert stun.parse_message(tcp.recv(2048)).message_class == stun.Class.RESPONSE
     finally:
         process.send_signal(signum)
-        assert process.wait(10) == 0
+        _, errors = process.communicate(timeout=10)
+        assert process.returncode == 0, errors
 
 
 @pytest.mark.timeout(30)
@@ -76,7 +77,8 @@ def test_cli_generates_and_prints_a_secret_when_none_given():
         assert len(line.split(" secret ")[1].strip()) >= 16
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0
+        process.communicate(timeout=10)
+        assert process.returncode == 0
 
 
 @pytest.mark.timeout(30)

@@ -545,3 +545,28 @@ async def test_tcp_garbage_closes_connection(server, make_client):
     client = await make_client(server.udp_address, "tcp")
     client.send(b"\xff" * 32)
     await asyncio.wait_for(client.closed.wait(), TIMEOUT)
+
+
+async def test_attributes_after_message_integrity_are_ignored(
+    server, clock, make_client, make_peer
+):
+    session = await new_session(server, clock, make_client)
+    await allocate(session)
+    signed_peer, smuggled_peer = await make_peer("127.0.0.1"), await make_peer("127.0.0.2")
+    transaction_id = tid()
+    request = session.signed(
+        CREATE_PERMISSION_REQUEST,
+        [(0x0012, xor_peer(signed_peer.address, transaction_id))],
+        transaction_id,
+    )
+    # Strip the FINGERPRINT, append an unsigned XOR-PEER-ADDRESS after MESSAGE-INTEGRITY.
+    unsigned = struct.pack("!HH", 0x0012, 8) + xor_peer(smuggled_peer.address, transaction_id)
+    body = request[20:-8] + unsigned
+    request = request[:2] + struct.pack("!H", len(body)) + request[4:20] + body
+    response = stun.parse_message(await session.client.request(request))
+    assert response.message_class == stun.Class.RESPONSE
+    session.client.send(send_indication(smuggled_peer.address, b"smuggled"))
+    session.client.send(send_indication(signed_peer.address, b"signed"))
+    data, _ = await asyncio.wait_for(signed_peer.received.get(), TIMEOUT)
+    assert data == b"signed"
+    assert smuggled_peer.received.empty()
