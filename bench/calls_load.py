@@ -1,0 +1,545 @@
+"""Load on /v1/realtime/calls: N concurrent audio sessions against one core.
+
+The emulator runs in a subprocess pinned to one core (live echo mode, so every packet goes back);
+this process drives the load from another core: N SDK-shaped aiortc peers, each sending
+speech-like Opus (pre-encoded once, so the client stays cheap) and one data-channel message a
+second, and counting what comes back off the wire without decoding it. Then the same load, with
+fewer sessions so it is not saturated, against a stock aiortc echo (the remote track handed to
+addTrack) in a tiny aiohttp server, as the reference.
+
+    python bench/calls_load.py                  # 25 sessions, ~1 min
+    python bench/calls_load.py --sessions 40 --seconds 30 --audio speech
+
+Prints: server CPU per session (% of one core, from /proc/<pid>/stat over the steady window);
+frames sent, echoed and lost; /calls server time p50/p95 (the emulator's access log); offer ->
+session.created p50/p95; echo delay in live mode; the stock echo's CPU and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fractions
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import av
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.rtp import RtpPacket
+
+from emulator.aiortc_hooks import tap_receiver
+from emulator.settings import DEV_API_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_RATE = 48000
+FRAME = 960  # 20 ms
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CALLS_LOG = re.compile(r"POST /v1/realtime/calls 200 ([\d.]+)ms")
+
+
+# --- audio, encoded once --------------------------------------------------------------------
+
+
+def _frames_tone(seconds: float, rng: random.Random) -> list[list[int]]:
+    """A tone with a syllable-like on/off envelope; a little noise makes every packet unique."""
+    import math
+
+    frames = []
+    for i in range(int(seconds * 50)):
+        on = (i % 50) < 30  # 600 ms voiced, 400 ms pause
+        freq = 180 + 40 * ((i // 5) % 6)
+        amp = 6000 if on else 0
+        base = i * FRAME
+        frames.append(
+            [
+                int(amp * math.sin(2 * math.pi * freq * (base + n) / SAMPLE_RATE))
+                + rng.randint(-24, 24)
+                for n in range(FRAME)
+            ]
+        )
+    return frames
+
+
+def _frames_speech(rng: random.Random) -> list[list[int]]:
+    espeak = shutil.which("espeak-ng")
+    if not espeak:
+        raise SystemExit("--audio speech needs espeak-ng")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        text = "Hello, this is a load test of the emulator. It speaks, pauses, and speaks again."
+        subprocess.run([espeak, "-w", str(wav), text], check=True)
+        container = av.open(str(wav))
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        samples: list[int] = []
+        for frame in container.decode(audio=0):
+            for out in resampler.resample(frame):
+                samples.extend(memoryview(bytes(out.planes[0])).cast("h")[: out.samples])
+        container.close()
+    samples += [0] * (FRAME - len(samples) % FRAME)
+    return [
+        [s + rng.randint(-24, 24) for s in samples[i : i + FRAME]]
+        for i in range(0, len(samples), FRAME)
+    ]
+
+
+def encode_opus(frames: list[list[int]]) -> list[bytes]:
+    import array
+
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = SAMPLE_RATE
+    codec.layout = "mono"
+    codec.format = "s16"
+    codec.bit_rate = 32000
+    codec.time_base = fractions.Fraction(1, SAMPLE_RATE)
+    out: list[bytes] = []
+    for i, samples in enumerate(frames + [[0] * FRAME] * 4):
+        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME)
+        frame.planes[0].update(array.array("h", samples).tobytes())
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = i * FRAME
+        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        out.extend(bytes(p) for p in codec.encode(frame))
+    return out[: len(frames)]
+
+
+# --- the load client ------------------------------------------------------------------------
+
+
+class PacketTrack(MediaStreamTrack):
+    """Pre-encoded Opus at 20 ms pacing, from its own offset in the loop."""
+
+    kind = "audio"
+
+    def __init__(self, payloads: list[bytes], offset: int, peer: BenchPeer) -> None:
+        super().__init__()
+        self._payloads = payloads
+        self._index = offset
+        self._count = 0
+        self._peer = peer
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        delay = self._start + self._count * 0.02 - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        payload = self._payloads[self._index % len(self._payloads)]
+        packet = av.Packet(payload)
+        packet.pts = self._count * FRAME
+        packet.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        self._index += 1
+        self._count += 1
+        self._peer.on_sent(payload, loop.time())
+        return packet
+
+
+@dataclass
+class BenchPeer:
+    payloads: list[bytes]
+    unique: set[bytes]
+    offset: int
+    pc: RTCPeerConnection = field(init=False)
+    sent: int = 0
+    received: int = 0
+    echoed: int = 0
+    delays: list[float] = field(default_factory=list)
+    messages_sent: int = 0
+    replies: int = 0
+    offer_to_created: float | None = None
+    calls_client_ms: float | None = None
+    counting: bool = False
+    _sent_at: dict[bytes, float] = field(default_factory=dict)
+    _posted_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.audio = self.pc.addTransceiver("audio", direction="sendrecv")
+        self.pc.addTransceiver("video", direction="sendonly")
+        self.channel = self.pc.createDataChannel("orga-realtime-client-events")
+        self.channel.on("message", self._on_message)
+        self.created = asyncio.Event()
+        self.track = PacketTrack(self.payloads, self.offset, self)
+        self.audio.sender.replaceTrack(self.track)
+        tap_receiver(self.audio.receiver, self._on_rtp)
+
+    def on_sent(self, payload: bytes, at: float) -> None:
+        self._sent_at[payload] = at
+        if self.counting:
+            self.sent += 1
+
+    def _on_rtp(self, packet: RtpPacket) -> None:
+        if not self.counting:
+            return
+        self.received += 1
+        sent_at = self._sent_at.get(packet.payload)
+        if sent_at is not None:
+            self.echoed += 1
+            if packet.payload in self.unique:
+                self.delays.append(asyncio.get_running_loop().time() - sent_at)
+
+    def _on_message(self, message: str) -> None:
+        event = json.loads(message)
+        if event.get("type") == "session.created" and self.offer_to_created is None:
+            self.offer_to_created = time.perf_counter() - self._posted_at
+            self.created.set()
+        elif event.get("type") == "response.output_item.done" and self.counting:
+            self.replies += 1
+        elif event.get("type") == "stock.ready":
+            self.created.set()
+
+    async def connect(self, http: aiohttp.ClientSession, base_url: str, stock: bool) -> None:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        offer = {"sdp": self.pc.localDescription.sdp, "type": "offer", "candidates": []}
+        if stock:
+            url, headers = base_url + "/offer", {}
+        else:
+            secret = await http.post(
+                base_url + "/v1/realtime/client-secrets",
+                params={"email": "load@example.com"},
+                headers={"Authorization": f"Bearer {DEV_API_KEY}"},
+            )
+            token = (await secret.json())["ephemeral_token"]
+            url, headers = base_url + "/v1/realtime/calls", {"Authorization": f"Bearer {token}"}
+        self._posted_at = time.perf_counter()
+        resp = await http.post(url, json={"offer": offer, "params": {}}, headers=headers)
+        self.calls_client_ms = (time.perf_counter() - self._posted_at) * 1000
+        body = await resp.json()
+        assert resp.status == 200, body
+        await self.pc.setRemoteDescription(RTCSessionDescription(**body["answer"]))
+
+    async def chat(self) -> None:
+        """One data-channel message a second."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.channel.readyState == "open" and self.counting:
+                text = f"message {self.messages_sent}"
+                self.channel.send(
+                    json.dumps({"event": "conversation.item.create", "data": {"text": text}})
+                )
+                self.messages_sent += 1
+
+    def stop_sending(self) -> None:
+        self.audio.sender.replaceTrack(None)
+
+
+# --- servers --------------------------------------------------------------------------------
+
+
+def _pinned(core: int):
+    def pin() -> None:
+        os.sched_setaffinity(0, {core})
+
+    return pin
+
+
+def start_emulator(core: int, sessions: int, port_file: Path) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "emulator",
+        "--port",
+        "0",
+        "--port-file",
+        str(port_file),
+        "--no-turn",
+        "--echo-mode",
+        "live",
+        "--max-sessions",
+        str(sessions + 10),
+        "--log-level",
+        "info",
+    ]
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_pinned(core),
+    )
+
+
+def start_stock(core: int, port_file: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--serve-stock", str(port_file)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_pinned(core),
+    )
+
+
+async def serve_stock(port_file: str) -> None:
+    """The reference: aiortc's stock echo (decode, jitter buffer, re-encode, audio level)."""
+    from aiohttp import web
+
+    pcs: set[RTCPeerConnection] = set()
+
+    async def offer(request: web.Request) -> web.Response:
+        body = await request.json()
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pcs.add(pc)
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio":
+                pc.addTrack(track)
+
+        @pc.on("datachannel")
+        def on_datachannel(channel) -> None:
+            channel.send(json.dumps({"type": "stock.ready"}))
+
+            @channel.on("message")
+            def on_message(message: str) -> None:
+                channel.send(json.dumps({"type": "response.output_item.done", "text": message}))
+
+        await pc.setRemoteDescription(RTCSessionDescription(body["offer"]["sdp"], "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return web.json_response({"answer": {"sdp": pc.localDescription.sdp, "type": "answer"}})
+
+    app = web.Application()
+    app.router.add_post("/offer", offer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    _write(Path(port_file), str(runner.addresses[0][1]))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await asyncio.gather(*(pc.close() for pc in pcs))
+    await runner.cleanup()
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def _read_port(path: Path) -> int | None:
+    text = path.read_text().strip() if path.exists() else ""
+    return int(text) if text else None
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+async def wait_port(port_file: Path, proc: subprocess.Popen, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        port = _read_port(port_file)
+        if port is not None:
+            return port
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read()}")
+        await asyncio.sleep(0.05)
+    raise SystemExit("server did not start")
+
+
+# --- one run --------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    name: str
+    sessions: int
+    cpu_percent: float
+    window: float
+    peers: list[BenchPeer]
+    server_calls_ms: list[float] = field(default_factory=list)
+    exit_code: int | None = None
+
+    @property
+    def per_session(self) -> float:
+        return self.cpu_percent / self.sessions
+
+
+async def run(
+    name: str, args: argparse.Namespace, payloads: list[bytes], unique: set[bytes], stock: bool
+) -> RunResult:
+    sessions = args.stock_sessions if stock else args.sessions
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = Path(tmp) / "port"
+        if stock:
+            proc = start_stock(args.server_core, port_file)
+        else:
+            proc = start_emulator(args.server_core, sessions, port_file)
+        stderr_lines: list[str] = []
+        loop = asyncio.get_running_loop()
+        pump = loop.run_in_executor(None, lambda: stderr_lines.extend(proc.stderr))
+        try:
+            port = await wait_port(port_file, proc)
+            base_url = f"http://127.0.0.1:{port}"
+            peers = [
+                BenchPeer(payloads, unique, offset=i * 7 % len(payloads)) for i in range(sessions)
+            ]
+            async with aiohttp.ClientSession() as http:
+                # As users arrive: one at a time by default, so /calls times are not queueing.
+                gate = asyncio.Semaphore(args.connect_concurrency)
+
+                async def connect(peer: BenchPeer) -> None:
+                    async with gate:
+                        await peer.connect(http, base_url, stock)
+                        async with asyncio.timeout(20):
+                            await peer.created.wait()
+
+                await asyncio.gather(*(connect(p) for p in peers))
+                chats = [asyncio.ensure_future(p.chat()) for p in peers]
+                await asyncio.sleep(args.warmup)
+                for peer in peers:
+                    peer.counting = True
+                cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+                await asyncio.sleep(args.seconds)
+                cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+                for peer in peers:
+                    peer.stop_sending()
+                await asyncio.sleep(0.5)  # in-flight echoes
+                for peer in peers:
+                    peer.counting = False
+                for chat in chats:
+                    chat.cancel()
+                await asyncio.gather(*(p.pc.close() for p in peers))
+            proc.send_signal(signal.SIGTERM)
+            exit_code = await loop.run_in_executor(None, proc.wait, 10)
+            await pump
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    result = RunResult(name, sessions, 100 * (cpu1 - cpu0) / (t1 - t0), t1 - t0, peers)
+    result.exit_code = exit_code
+    for line in stderr_lines:
+        match = CALLS_LOG.search(line)
+        if match:
+            result.server_calls_ms.append(float(match.group(1)))
+    return result
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def report(result: RunResult, live: bool) -> None:
+    peers = result.peers
+    sent = sum(p.sent for p in peers)
+    echoed = sum(p.echoed for p in peers) if live else sum(p.received for p in peers)
+    lost = max(0, sent - echoed)
+    print(f"\n== {result.name}: {result.sessions} sessions, {result.window:.1f} s steady window")
+    print(
+        f"server CPU: {result.cpu_percent:.1f}% of one core, {result.per_session:.2f}% per session"
+    )
+    what = "echoed (same payload back)" if live else "received (re-encoded)"
+    print(
+        f"audio frames: sent {sent}, {what} {echoed}, lost {lost} "
+        f"({100 * lost / max(sent, 1):.2f}%)"
+    )
+    print(
+        f"data channel: {sum(p.messages_sent for p in peers)} messages sent, "
+        f"{sum(p.replies for p in peers)} replies"
+    )
+    if result.server_calls_ms:
+        ms = result.server_calls_ms
+        print(f"/calls server time: p50 {pct(ms, 0.5):.1f} ms, p95 {pct(ms, 0.95):.1f} ms")
+    client_ms = [p.calls_client_ms for p in peers if p.calls_client_ms is not None]
+    print(
+        f"/calls round trip at the client: p50 {pct(client_ms, 0.5):.1f} ms, "
+        f"p95 {pct(client_ms, 0.95):.1f} ms"
+    )
+    created = [1000 * p.offer_to_created for p in peers if p.offer_to_created is not None]
+    if created:
+        print(
+            f"offer -> session.created: p50 {pct(created, 0.5):.0f} ms, "
+            f"p95 {pct(created, 0.95):.0f} ms"
+        )
+    delays = [1000 * d for p in peers for d in p.delays]
+    if live and delays:
+        print(
+            f"live echo delay (client send -> echo received, both stacks included): "
+            f"p50 {pct(delays, 0.5):.1f} ms, p95 {pct(delays, 0.95):.1f} ms, "
+            f"max {max(delays):.1f} ms"
+        )
+    print(f"server exit code after SIGTERM: {result.exit_code}")
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    rng = random.Random(7)
+    if args.audio == "speech":
+        frames = _frames_speech(rng)
+    else:
+        frames = _frames_tone(4.0, rng)
+    payloads = encode_opus(frames)
+    counts: dict[bytes, int] = {}
+    for p in payloads:
+        counts[p] = counts.get(p, 0) + 1
+    unique = {p for p, n in counts.items() if n == 1}
+    print(
+        f"audio: {args.audio}, {len(payloads)} pre-encoded Opus packets "
+        f"({len(unique)} unique), server on core {args.server_core}, "
+        f"load on core {args.client_core}"
+    )
+    emulator = await run("orga-emulator (live echo)", args, payloads, unique, stock=False)
+    report(emulator, live=True)
+    if args.stock_sessions:
+        stock = await run("stock aiortc echo (reference)", args, payloads, unique, stock=True)
+        report(stock, live=False)
+        print(
+            f"\nCPU per session: emulator {emulator.per_session:.2f}% vs stock "
+            f"{stock.per_session:.2f}% -> stock costs "
+            f"{stock.per_session / max(emulator.per_session, 1e-9):.1f}x"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=25)
+    parser.add_argument(
+        "--stock-sessions",
+        type=int,
+        default=4,
+        help="sessions against the stock aiortc echo (few: it must not saturate); 0 to skip",
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="steady window")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument(
+        "--connect-concurrency", type=int, default=1, help="sessions being set up at once"
+    )
+    parser.add_argument("--audio", choices=("tone", "speech"), default="tone")
+    parser.add_argument("--server-core", type=int, default=0)
+    parser.add_argument("--client-core", type=int, default=1)
+    parser.add_argument("--serve-stock", metavar="PORT_FILE", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_stock:
+        asyncio.run(serve_stock(args.serve_stock))
+        return
+    cores = os.sched_getaffinity(0)
+    if {args.server_core, args.client_core} - cores:
+        raise SystemExit(f"cores {args.server_core}/{args.client_core} not in {sorted(cores)}")
+    os.sched_setaffinity(0, {args.client_core})
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
