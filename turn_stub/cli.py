@@ -155,3 +155,15 @@ def _run(coroutine: Any) -> None:
         return
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(coroutine)
+
+
+def options_table() -> str:
+    """The README's table of orga-turn-stub's options, generated so that it cannot drift."""
+    rows = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
+    for option in OPTIONS:
+        default = "—" if option.default is None else f"`{option.default}`"
+        meaning = option.help + (
+            " (repeatable; comma-separated in the variable)" if option.repeat else ""
+        )
+        rows.append(f"| `{option.flag}` | `{option.env}` | {default} | {meaning} |")
+    return "\n".join(rows)

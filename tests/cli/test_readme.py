@@ -23,3 +23,12 @@ def test_the_two_commands_are_there():
     assert "bash tests/run.sh" in text
     assert ".venv/bin/orga-emulator" in text
     assert "bash tests/run.sh -q" in (README.parent / ".ci/run").read_text()
+
+
+def test_turn_stub_table_matches_its_cli():
+    from turn_stub.cli import options_table as turn_options_table
+
+    text = README.read_text()
+    start = text.index("<!-- turn-options:start -->") + len("<!-- turn-options:start -->")
+    end = text.index("<!-- turn-options:end -->")
+    assert text[start:end].strip() == turn_options_table()
