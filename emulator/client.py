@@ -26,6 +26,7 @@ from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -79,6 +80,11 @@ class PcmTrack(MediaStreamTrack):
         """Queue more audio to say (after what is still playing)."""
         self._pcm = self._pcm[self._offset :] + pcm
         self._offset = 0
+        self._announce = True
+
+    #: Loop time at which the first frame of the latest play() went out.
+    said_at: float | None = None
+    _announce = False
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -92,6 +98,9 @@ class PcmTrack(MediaStreamTrack):
                 await asyncio.sleep(wait)  # real-time pacing, as a microphone delivers
         chunk = self._pcm[self._offset : self._offset + FRAME_SAMPLES * 2]
         self._offset += len(chunk)
+        if self._announce and chunk:
+            self._announce = False
+            self.said_at = asyncio.get_running_loop().time()
         chunk += bytes(FRAME_SAMPLES * 2 - len(chunk))
         frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
         frame.planes[0].update(chunk)
@@ -107,6 +116,11 @@ def tone_pcm(frequency: float = 440.0, seconds: float = 1.0, amplitude: float = 
     scale = amplitude * 32767
     step = 2 * math.pi * frequency / SAMPLE_RATE
     return array.array("h", (int(scale * math.sin(step * i)) for i in range(count))).tobytes()
+
+
+def _rms(samples: array.array) -> float:
+    """RMS level of 16-bit samples, 0..1."""
+    return math.sqrt(sum(s * s for s in samples) / max(1, len(samples))) / 32768
 
 
 def wav_pcm(path: str | Path) -> bytes:
@@ -134,8 +148,12 @@ class ReceivedAudio:
     arrivals: list[float] = field(default_factory=list)
     frames: int = 0
 
+    levels: list[float] = field(default_factory=list)
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
     def add(self, frame: av.AudioFrame, arrived: float) -> None:
         self.frames += 1
+        self._arrived.set()
         if len(self.pcm) >= self.max_seconds * SAMPLE_RATE * 2:
             return  # keep consuming the track, stop keeping its samples
         channels = len(frame.layout.channels)
@@ -146,22 +164,24 @@ class ReceivedAudio:
             raise ValueError(f"unexpected sample rate {frame.sample_rate}")
         self.pcm.extend(samples.tobytes())
         self.arrivals.append(arrived)
+        self.levels.append(_rms(samples))
 
-    def frame_rms(self) -> list[float]:
-        """RMS level of each received 20 ms frame, 0..1."""
-        samples = array.array("h", bytes(self.pcm))
-        levels = []
-        for start in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-            window = samples[start : start + FRAME_SAMPLES]
-            levels.append(math.sqrt(sum(s * s for s in window) / FRAME_SAMPLES) / 32768)
-        return levels
+    async def wait_for_loud(
+        self, after: float = 0.0, threshold: float = 0.05, timeout: float = 10.0
+    ) -> float:
+        """Arrival time of the first frame louder than `threshold` that arrived after `after`."""
 
-    def first_loud_arrival(self, threshold: float = 0.05) -> float | None:
-        """When the first frame louder than `threshold` arrived (loop time), if any."""
-        for level, arrived in zip(self.frame_rms(), self.arrivals, strict=False):
-            if level >= threshold:
-                return arrived
-        return None
+        async def scan() -> float:
+            start = 0
+            while True:
+                for index in range(start, len(self.levels)):
+                    if self.arrivals[index] > after and self.levels[index] >= threshold:
+                        return self.arrivals[index]
+                start = len(self.levels)
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        return await asyncio.wait_for(scan(), timeout)
 
     def save_wav(self, path: str | Path) -> None:
         with wave.open(str(path), "wb") as out:
@@ -248,7 +268,9 @@ class OrgaClient:
         self.pc = RTCPeerConnection(
             RTCConfiguration(
                 iceServers=[_ice_server(s) for s in servers],  # an empty list: no public STUN
-                iceTransportPolicy="relay" if relay_only else "all",
+                iceTransportPolicy=(
+                    RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
+                ),
             )
         )
         audio = self.pc.addTransceiver("audio", direction="sendrecv")
