@@ -32,6 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import av
@@ -50,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RATE = 48000
 FRAME = 960  # 20 ms
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+VOICED_DBOV = -50  # the emulator's default --vad-threshold-dbov
 CALLS_LOG = re.compile(r"POST /v1/realtime/calls 200 ([\d.]+)ms")
 
 
@@ -62,7 +64,7 @@ def _frames_tone(seconds: float, rng: random.Random) -> list[list[int]]:
 
     frames = []
     for i in range(int(seconds * 50)):
-        on = (i % 50) < 30  # 600 ms voiced, 400 ms pause
+        on = (i % 75) < 40  # 800 ms voiced, 700 ms pause: longer than the turn hang-over
         freq = 180 + 40 * ((i // 5) % 6)
         amp = 6000 if on else 0
         base = i * FRAME
@@ -98,6 +100,14 @@ def _frames_speech(rng: random.Random) -> list[list[int]]:
     ]
 
 
+def dbov(samples: list[int]) -> int:
+    """The RFC 6464 level of a frame, as Chrome computes it before encoding."""
+    import math
+
+    rms = math.sqrt(sum(x * x for x in samples) / len(samples)) if samples else 0.0
+    return max(-127, min(0, round(20 * math.log10(rms / 32768)))) if rms else -127
+
+
 def encode_opus(frames: list[list[int]]) -> list[bytes]:
     import array
 
@@ -119,6 +129,24 @@ def encode_opus(frames: list[list[int]]) -> list[bytes]:
 
 
 # --- the load client ------------------------------------------------------------------------
+
+
+def _send_audio_levels(sender: Any, levels: dict[bytes, int]) -> None:
+    """Bench client only: put the RFC 6464 level on each pre-encoded packet, as Chrome does.
+
+    aiortc adds the extension only for frames it encodes itself; this per-instance wrapper of
+    RTCRtpSender._next_encoded_frame (aiortc 1.16) adds it for pre-encoded packets, so the
+    emulator's voice detection sees what it sees from a browser.
+    """
+    next_encoded_frame = sender._next_encoded_frame
+
+    async def with_level(codec: Any) -> Any:
+        frame = await next_encoded_frame(codec)
+        if frame is not None and frame.payloads:
+            frame.audio_level = levels.get(frame.payloads[0], -127)
+        return frame
+
+    sender._next_encoded_frame = with_level
 
 
 class PacketTrack(MediaStreamTrack):
@@ -155,9 +183,11 @@ class PacketTrack(MediaStreamTrack):
 class BenchPeer:
     payloads: list[bytes]
     unique: set[bytes]
+    levels: dict[bytes, int]
     offset: int
     pc: RTCPeerConnection = field(init=False)
     sent: int = 0
+    sent_voiced: int = 0
     received: int = 0
     echoed: int = 0
     delays: list[float] = field(default_factory=list)
@@ -178,12 +208,14 @@ class BenchPeer:
         self.created = asyncio.Event()
         self.track = PacketTrack(self.payloads, self.offset, self)
         self.audio.sender.replaceTrack(self.track)
+        _send_audio_levels(self.audio.sender, self.levels)
         tap_receiver(self.audio.receiver, self._on_rtp)
 
     def on_sent(self, payload: bytes, at: float) -> None:
         self._sent_at[payload] = at
         if self.counting:
             self.sent += 1
+            self.sent_voiced += self.levels.get(payload, -127) > VOICED_DBOV
 
     def _on_rtp(self, packet: RtpPacket) -> None:
         if not self.counting:
@@ -201,7 +233,7 @@ class BenchPeer:
             self.offer_to_created = time.perf_counter() - self._posted_at
             self.created.set()
         elif event.get("type") == "response.output_item.done" and self.counting:
-            self.replies += 1
+            self.replies += event.get("text", "").startswith("message ")
         elif event.get("type") == "stock.ready":
             self.created.set()
 
@@ -250,7 +282,7 @@ def _pinned(core: int):
     return pin
 
 
-def start_emulator(core: int, sessions: int, port_file: Path) -> subprocess.Popen:
+def start_emulator(core: int, sessions: int, port_file: Path, mode: str) -> subprocess.Popen:
     cmd = [
         sys.executable,
         "-m",
@@ -261,7 +293,7 @@ def start_emulator(core: int, sessions: int, port_file: Path) -> subprocess.Pope
         str(port_file),
         "--no-turn",
         "--echo-mode",
-        "live",
+        mode,
         "--max-sessions",
         str(sessions + 10),
         "--log-level",
@@ -310,7 +342,8 @@ async def serve_stock(port_file: str) -> None:
 
             @channel.on("message")
             def on_message(message: str) -> None:
-                channel.send(json.dumps({"type": "response.output_item.done", "text": message}))
+                text = json.loads(message).get("data", {}).get("text", "")
+                channel.send(json.dumps({"type": "response.output_item.done", "text": text}))
 
         await pc.setRemoteDescription(RTCSessionDescription(body["offer"]["sdp"], "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
@@ -375,7 +408,12 @@ class RunResult:
 
 
 async def run(
-    name: str, args: argparse.Namespace, payloads: list[bytes], unique: set[bytes], stock: bool
+    name: str,
+    args: argparse.Namespace,
+    payloads: list[bytes],
+    unique: set[bytes],
+    levels: dict[bytes, int],
+    stock: bool,
 ) -> RunResult:
     sessions = args.stock_sessions if stock else args.sessions
     with tempfile.TemporaryDirectory() as tmp:
@@ -383,7 +421,7 @@ async def run(
         if stock:
             proc = start_stock(args.server_core, port_file)
         else:
-            proc = start_emulator(args.server_core, sessions, port_file)
+            proc = start_emulator(args.server_core, sessions, port_file, args.echo_mode)
         stderr_lines: list[str] = []
         loop = asyncio.get_running_loop()
         pump = loop.run_in_executor(None, lambda: stderr_lines.extend(proc.stderr))
@@ -391,7 +429,8 @@ async def run(
             port = await wait_port(port_file, proc)
             base_url = f"http://127.0.0.1:{port}"
             peers = [
-                BenchPeer(payloads, unique, offset=i * 7 % len(payloads)) for i in range(sessions)
+                BenchPeer(payloads, unique, levels, offset=i * 7 % len(payloads))
+                for i in range(sessions)
             ]
             async with aiohttp.ClientSession() as http:
                 # As users arrive: one at a time by default, so /calls times are not queueing.
@@ -442,20 +481,27 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def report(result: RunResult, live: bool) -> None:
+def report(result: RunResult, live: bool, mode: str) -> None:
     peers = result.peers
     sent = sum(p.sent for p in peers)
-    echoed = sum(p.echoed for p in peers) if live else sum(p.received for p in peers)
-    lost = max(0, sent - echoed)
     print(f"\n== {result.name}: {result.sessions} sessions, {result.window:.1f} s steady window")
     print(
         f"server CPU: {result.cpu_percent:.1f}% of one core, {result.per_session:.2f}% per session"
     )
-    what = "echoed (same payload back)" if live else "received (re-encoded)"
-    print(
-        f"audio frames: sent {sent}, {what} {echoed}, lost {lost} "
-        f"({100 * lost / max(sent, 1):.2f}%)"
-    )
+    if mode == "turn":
+        # Turn mode replays utterances (with pre-roll and tail), not the pauses between them.
+        print(
+            f"audio frames: sent {sent}, voiced {sum(p.sent_voiced for p in peers)}, "
+            f"replayed {sum(p.echoed for p in peers)}"
+        )
+    else:
+        # min(): a packet sent just before the window opened may come back just after.
+        back = min(sent, sum(p.echoed if live else p.received for p in peers))
+        what = "echoed (same payload back)" if live else "received (re-encoded)"
+        print(
+            f"audio frames: sent {sent}, {what} {back}, lost {sent - back} "
+            f"({100 * (sent - back) / max(sent, 1):.2f}%)"
+        )
     print(
         f"data channel: {sum(p.messages_sent for p in peers)} messages sent, "
         f"{sum(p.replies for p in peers)} replies"
@@ -476,8 +522,9 @@ def report(result: RunResult, live: bool) -> None:
         )
     delays = [1000 * d for p in peers for d in p.delays]
     if live and delays:
+        what = "live echo delay" if mode == "live" else "turn replay delay (hang-over included)"
         print(
-            f"live echo delay (client send -> echo received, both stacks included): "
+            f"{what} (client send -> echo received, both stacks included): "
             f"p50 {pct(delays, 0.5):.1f} ms, p95 {pct(delays, 0.95):.1f} ms, "
             f"max {max(delays):.1f} ms"
         )
@@ -489,8 +536,9 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.audio == "speech":
         frames = _frames_speech(rng)
     else:
-        frames = _frames_tone(4.0, rng)
+        frames = _frames_tone(6.0, rng)
     payloads = encode_opus(frames)
+    levels = {p: dbov(f) for p, f in zip(payloads, frames, strict=True)}
     counts: dict[bytes, int] = {}
     for p in payloads:
         counts[p] = counts.get(p, 0) + 1
@@ -500,11 +548,12 @@ async def main_async(args: argparse.Namespace) -> None:
         f"({len(unique)} unique), server on core {args.server_core}, "
         f"load on core {args.client_core}"
     )
-    emulator = await run("orga-emulator (live echo)", args, payloads, unique, stock=False)
-    report(emulator, live=True)
+    name = f"orga-emulator ({args.echo_mode} echo)"
+    emulator = await run(name, args, payloads, unique, levels, stock=False)
+    report(emulator, live=True, mode=args.echo_mode)
     if args.stock_sessions:
-        stock = await run("stock aiortc echo (reference)", args, payloads, unique, stock=True)
-        report(stock, live=False)
+        stock = await run("stock aiortc echo (reference)", args, payloads, unique, levels, True)
+        report(stock, live=False, mode="stock")
         print(
             f"\nCPU per session: emulator {emulator.per_session:.2f}% vs stock "
             f"{stock.per_session:.2f}% -> stock costs "
@@ -527,6 +576,7 @@ def main() -> None:
         "--connect-concurrency", type=int, default=1, help="sessions being set up at once"
     )
     parser.add_argument("--audio", choices=("tone", "speech"), default="tone")
+    parser.add_argument("--echo-mode", choices=("live", "turn"), default="live")
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     parser.add_argument("--serve-stock", metavar="PORT_FILE", help=argparse.SUPPRESS)

@@ -140,9 +140,9 @@ class RealtimeSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._supervisor: asyncio.Task[None] | None = None
 
-        ice_servers = [RTCIceServer(urls=url) for url in settings.ice_servers]
+        self.ice_servers = [RTCIceServer(urls=url) for url in settings.ice_servers]
         # An explicit list, even empty: with none, aiortc would ask a public STUN server.
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers))
         self.track = AssistantAudioTrack(self.counters)
         self.assistant = EchoAssistant(
             mode=EchoMode(settings.echo_mode),
@@ -246,7 +246,10 @@ class RealtimeSession:
     def _on_message(self, message: str | bytes) -> None:
         try:
             event = events.parse_client_event(message)
-            self._log_event("in", {"event": event.name, "data": event.data})
+            if len(message) <= EVENT_LOG_TEXT:
+                self._log_event("in", {"event": event.name, "data": event.data})
+            else:
+                self._log_event("in", {"event": event.name, "raw": _preview(message)})
             if event.name == events.SESSION_UPDATE:
                 self.params = self.params.updated(events.session_update_changes(event))
                 self.send_event(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import signal
 import sys
@@ -59,6 +60,31 @@ async def test_a_client_closing_ends_its_session(emulator, client):
     assert described["state"] == "closed"
     assert described["end_reason"] == "peer_closed"
     assert described["counters"]["audio_out_packets"] > 0
+
+
+async def test_one_log_line_at_start_and_one_at_end(emulator, client, caplog):
+    caplog.set_level(logging.INFO, logger="emulator.sessions")
+    mic = ToneBurstTrack()
+    client.attach_microphone(mic)
+    await client.connect()
+    await client.event("conversation.created")
+    mic.burst(5)
+    await client.until(lambda: client.received.speech(), 10, "an echo")
+    await client.close()
+    await _ended(emulator, client.conversation_id)
+    lines = [r.getMessage() for r in caplog.records if client.conversation_id in r.getMessage()]
+    assert len(lines) == 2, lines
+    started, ended = lines
+    assert started.startswith(f"session started conversation_id={client.conversation_id}")
+    assert ended.startswith(f"session ended conversation_id={client.conversation_id}")
+    fields = dict(part.split("=", 1) for part in ended.split() if "=" in part)
+    assert fields["reason"] == "peer_closed"
+    assert float(fields["duration"].rstrip("s")) > 0
+    for direction in ("audio_in", "audio_out"):
+        packets, rest = fields[direction].split("p/", 1)
+        assert int(packets) > 0 and int(rest.split("B")[0]) > 0
+    assert fields["video_in"].startswith("0p/0B/0f/0k")
+    assert int(fields["dc_out"]) >= 2
 
 
 async def test_ice_that_never_connects_ends_the_session(make_emulator, make_client):

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from aioice import stun
 from aiortc.sdp import SessionDescription
 from orga_client import registry
 
@@ -52,6 +54,57 @@ async def test_the_sdk_offer_shape_is_answered(emulator, client):
     assert AUDIO_LEVEL in [e.uri for e in answer.media[0].rtp.headerExtensions]
     # Non-trickle: the emulator's candidates are in the answer.
     assert answer.media[0].ice_candidates
+
+
+async def test_no_ice_server_unless_configured(make_emulator, make_client):
+    emulator = await make_emulator()
+    client = make_client(emulator)
+    body = await client.connect()
+    session = registry(emulator).sessions[body["conversation_id"]]
+    # Given explicitly, so aiortc does not fall back to a public STUN server.
+    assert session.ice_servers == []
+    candidates = SessionDescription.parse(body["answer"]["sdp"]).media[0].ice_candidates
+    assert candidates and {c.type for c in candidates} == {"host"}
+
+    # A configured server is the one asked: a STUN responder of our own sees the requests.
+    async with StunResponder() as stun:
+        configured = await make_emulator(ice_servers=(f"stun:127.0.0.1:{stun.port}",))
+        other = make_client(configured)
+        status, body = await other.post_call(await other.mint_token(), await other.offer())
+    assert status == 200, body
+    assert stun.requests >= 1
+    session = registry(configured).sessions[body["conversation_id"]]
+    assert [s.urls for s in session.ice_servers] == [f"stun:127.0.0.1:{stun.port}"]
+
+
+class StunResponder(asyncio.DatagramProtocol):
+    """Answers STUN binding requests on 127.0.0.1, counting them."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.port = 0
+
+    async def __aenter__(self) -> StunResponder:
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: self, local_addr=("127.0.0.1", 0)
+        )
+        self.port = self._transport.get_extra_info("sockname")[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._transport.close()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        request = stun.parse_message(data)
+        self.requests += 1
+        response = stun.Message(
+            message_method=request.message_method,
+            message_class=stun.Class.RESPONSE,
+            transaction_id=request.transaction_id,
+        )
+        response.attributes["XOR-MAPPED-ADDRESS"] = addr
+        self._transport.sendto(bytes(response), addr)
 
 
 async def test_an_offer_listing_another_codec_first_still_negotiates_opus(emulator, client):
