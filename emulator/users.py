@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ def is_valid_email(email: str) -> bool:
     return bool(EMAIL_PATTERN.match(email))
 
 
+@functools.lru_cache(maxsize=4096)
 def user_id_for(email: str) -> str:
     """A stable id per email (case-insensitive), shaped like a real user id."""
     return str(uuid.uuid5(USER_NAMESPACE, email.strip().lower()))
