@@ -2,7 +2,7 @@
 # Sets up everything the test suite needs on a fresh Debian machine, then runs it.
 #   bash tests/run.sh [pytest args...]
 # Installs (only what is missing): Debian packages for the real clients the tests drive
-# (coturn's turnutils_uclient, chromium, espeak-ng, sox, node), a virtualenv in .venv with the
+# (coturn's turnutils_uclient, chromium, firefox-esr, espeak-ng, sox, node), a virtualenv in .venv with the
 # project and its test extras, and the published Orga SDKs from tests/js/package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ ROOT=$PWD
 step() { printf '\n== %s\n' "$*"; }
 
 step "Debian packages"
-packages=(coturn chromium espeak-ng sox iproute2)
+packages=(coturn chromium firefox-esr espeak-ng sox iproute2)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for pkg in "${packages[@]}"; do

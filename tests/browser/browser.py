@@ -1,8 +1,8 @@
-"""Headless Chromium for the browser suite, driven through tests/js/browser/bridge.mjs.
+"""Headless browsers for the suite, driven through tests/js/browser/bridge.mjs.
 
-The bridge (playwright-core, pointed at Debian's /usr/bin/chromium) executes commands; every
-assertion stays here in Python. Each command has a deadline, so a hung browser fails the test
-instead of hanging it.
+The bridge (playwright-core on Debian's /usr/bin/chromium, or puppeteer-core on firefox-esr over
+WebDriver BiDi) executes commands; every assertion stays here in Python. Each command has a
+deadline, so a hung browser fails the test instead of hanging it.
 """
 
 from __future__ import annotations
@@ -41,6 +41,23 @@ BASE_ARGS = (
     "--use-fake-device-for-media-stream",
     f"--use-file-for-fake-audio-capture={SPEECH_WAV}%noloop",
 )
+# Firefox (Debian's firefox-esr, over WebDriver BiDi): fake media without prompts, autoplay,
+# and the same closed-network manners as Chromium's flags.
+FIREFOX = os.environ.get("ORGA_TEST_FIREFOX", "/usr/bin/firefox-esr")
+FIREFOX_PREFS = {
+    "media.navigator.streams.fake": True,
+    "media.navigator.permission.disabled": True,
+    "media.autoplay.default": 0,
+    "media.autoplay.block-webaudio": False,
+    # No sound card here: a mock audio backend lets WebAudio and playback run anyway.
+    "media.cubeb.force_mock_context": True,
+    "media.autoplay.blocking_policy": 0,
+    "media.peerconnection.ice.obfuscate_host_addresses": False,
+    "network.captive-portal-service.enabled": False,
+    "network.connectivity-service.enabled": False,
+    "app.update.disabledForTesting": True,
+    "datareporting.policy.dataSubmissionEnabled": False,
+}
 LAUNCH_TIMEOUT = 30.0
 
 
@@ -48,14 +65,17 @@ class BrowserError(AssertionError):
     """A command failed in the browser; the message carries the page's console."""
 
 
-def require_browser_tools() -> None:
+def require_browser_tools(engine: str = "chromium") -> None:
     """A missing piece is a failure that says what to install, never a skip."""
     problems = []
-    if not Path(CHROMIUM).exists():
+    if engine == "chromium" and not Path(CHROMIUM).exists():
         problems.append(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    if engine == "firefox" and not Path(FIREFOX).exists():
+        problems.append(f"Firefox not found at {FIREFOX} (apt-get install firefox-esr)")
     if shutil.which("node") is None:
         problems.append("node not found (apt-get install nodejs npm)")
-    if not (JS_DIR / "node_modules" / "playwright-core").is_dir():
+    driver = "puppeteer-core" if engine == "firefox" else "playwright-core"
+    if not (JS_DIR / "node_modules" / driver).is_dir():
         problems.append("tests/js/node_modules is missing: run `npm ci` in tests/js")
     if problems:
         raise AssertionError(
@@ -64,11 +84,23 @@ def require_browser_tools() -> None:
 
 
 class Browser:
-    """One headless Chromium with one page."""
+    """One headless browser with one page: Chromium by default, or Firefox."""
 
-    def __init__(self, *extra_args: str) -> None:
-        require_browser_tools()
-        options = {"executablePath": CHROMIUM, "args": [*BASE_ARGS, *extra_args]}
+    def __init__(self, *extra_args: str, engine: str = "chromium") -> None:
+        require_browser_tools(engine)
+        if engine == "firefox":
+            options = {
+                "browser": "firefox",
+                "executablePath": FIREFOX,
+                "args": list(extra_args),
+                "prefs": FIREFOX_PREFS,
+            }
+        else:
+            options = {
+                "browser": "chromium",
+                "executablePath": CHROMIUM,
+                "args": [*BASE_ARGS, *extra_args],
+            }
         self._proc = subprocess.Popen(
             ["node", str(JS_DIR / "browser" / "bridge.mjs"), json.dumps(options)],
             cwd=JS_DIR,

@@ -1,5 +1,7 @@
-// A browser for pytest, driven line by line: playwright-core launching Debian's Chromium.
-//   node bridge.mjs '<json options>'   options: {executablePath, args: [...], artifacts}
+// A browser for pytest, driven line by line:
+//   node bridge.mjs '<json options>'   options: {browser, executablePath, args: [...], prefs}
+// browser "chromium": playwright-core launching Debian's Chromium (CDP);
+// browser "firefox": puppeteer-core launching Debian's firefox-esr over WebDriver BiDi.
 // Reads one JSON command per line on stdin, answers one JSON line per command on stdout:
 //   {"id": 1, "op": "goto", "url": "..."}                  -> {"id": 1, "ok": true}
 //   {"id": 2, "op": "evaluate", "expression": "..."}       -> {"id": 2, "ok": true, "result": ...}
@@ -9,7 +11,6 @@
 //   {"id": 6, "op": "console"}                              -> the page's console and errors
 // The assertions live in Python; this only does what it is told and reports what it saw.
 import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
 
 const options = JSON.parse(process.argv[2] || "{}");
 const consoleLines = [];
@@ -18,23 +19,45 @@ function reply(message) {
   process.stdout.write(JSON.stringify(message) + "\n");
 }
 
-let browser;
-try {
-  browser = await chromium.launch({
+async function launchChromium() {
+  const { chromium } = await import("playwright-core");
+  const browser = await chromium.launch({
     executablePath: options.executablePath || "/usr/bin/chromium",
     args: options.args || [],
     headless: true,
     timeout: 30000,
   });
+  const page = await (await browser.newContext()).newPage();
+  page.on("console", (msg) => consoleLines.push(`[${msg.type()}] ${msg.text()}`));
+  return { browser, page, version: browser.version() };
+}
+
+async function launchFirefox() {
+  const { default: puppeteer } = await import("puppeteer-core");
+  const browser = await puppeteer.launch({
+    browser: "firefox",
+    executablePath: options.executablePath || "/usr/bin/firefox-esr",
+    args: options.args || [],
+    headless: true,
+    timeout: 30000,
+    extraPrefsFirefox: options.prefs || {},
+  });
+  const page = await browser.newPage();
+  page.on("console", (msg) => consoleLines.push(`[${msg.type()}] ${msg.text()}`));
+  return { browser, page, version: await browser.version() };
+}
+
+let browser;
+let page;
+try {
+  const launched = await (options.browser === "firefox" ? launchFirefox() : launchChromium());
+  ({ browser, page } = launched);
+  page.on("pageerror", (error) => consoleLines.push(`[pageerror] ${error.stack || error}`));
+  reply({ id: 0, ok: true, version: launched.version });
 } catch (error) {
-  reply({ id: 0, ok: false, error: `cannot launch Chromium: ${error.message}` });
+  reply({ id: 0, ok: false, error: `cannot launch ${options.browser}: ${error.message}` });
   process.exit(1);
 }
-const context = await browser.newContext({ ignoreHTTPSErrors: false });
-const page = await context.newPage();
-page.on("console", (msg) => consoleLines.push(`[${msg.type()}] ${msg.text()}`));
-page.on("pageerror", (error) => consoleLines.push(`[pageerror] ${error.stack || error}`));
-reply({ id: 0, ok: true, version: browser.version() });
 
 const ops = {
   goto: async ({ url }) => {
@@ -42,13 +65,14 @@ const ops = {
   },
   evaluate: async ({ expression }) => page.evaluate(expression),
   waitFor: async ({ expression, timeoutMs }) => {
-    const handle = await page.waitForFunction(expression, null, {
-      timeout: timeoutMs ?? 10000,
-      polling: 100,
-    });
+    const timing = { timeout: timeoutMs ?? 10000, polling: 100 };
+    const handle =
+      options.browser === "firefox"
+        ? await page.waitForFunction(expression, timing)
+        : await page.waitForFunction(expression, null, timing);
     return handle.jsonValue();
   },
-  click: async ({ selector }) => page.click(selector, { timeout: 5000 }),
+  click: async ({ selector }) => page.click(selector),
   screenshot: async ({ path }) => {
     await page.screenshot({ path, fullPage: true });
   },
