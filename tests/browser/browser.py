@@ -86,14 +86,24 @@ def require_browser_tools(engine: str = "chromium") -> None:
 class Browser:
     """One headless browser with one page: Chromium by default, or Firefox."""
 
-    def __init__(self, *extra_args: str, engine: str = "chromium") -> None:
+    def __init__(
+        self,
+        *extra_args: str,
+        engine: str = "chromium",
+        prefs: dict[str, Any] | None = None,
+        accept_insecure_certs: bool = False,
+    ) -> None:
+        """Chromium with `extra_args` flags, or Firefox with `prefs` (and, for one test only,
+        every certificate accepted)."""
         require_browser_tools(engine)
+        self.engine = engine
         if engine == "firefox":
             options = {
                 "browser": "firefox",
                 "executablePath": FIREFOX,
                 "args": list(extra_args),
-                "prefs": FIREFOX_PREFS,
+                "prefs": {**FIREFOX_PREFS, **(prefs or {})},
+                "acceptInsecureCerts": accept_insecure_certs,
             }
         else:
             options = {

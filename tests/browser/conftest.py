@@ -34,8 +34,8 @@ def browser_factory() -> Iterator[Callable[..., Browser]]:
     """Starts Chromium with extra flags; every browser started is closed after the test."""
     started: list[Browser] = []
 
-    def start(*extra_args: str) -> Browser:
-        browser = Browser(*extra_args)
+    def start(*extra_args: str, **options: Any) -> Browser:
+        browser = Browser(*extra_args, **options)
         started.append(browser)
         return browser
 
@@ -66,6 +66,17 @@ class TlsEmulator:
             f"--host-resolver-rules=MAP api.orga-ai.com:443 127.0.0.1:{self.port}",
             f"--ignore-certificate-errors-spki-list={self.spki}",
         )
+
+    def firefox_options(self) -> dict[str, Any]:
+        """Firefox's way: api.orga-ai.com resolves to localhost, its port 443 goes to ours, and
+        (Firefox has no SPKI pin flag) certificate errors are ignored for this test's session."""
+        return {
+            "prefs": {
+                "network.dns.localDomains": "api.orga-ai.com",
+                "network.socket.forcePort": f"443={self.port}",
+            },
+            "accept_insecure_certs": True,
+        }
 
 
 @pytest.fixture

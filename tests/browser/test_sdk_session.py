@@ -5,6 +5,10 @@ endpoint is a Node backend on @orga-ai/node (tests/js/browser/backend.mjs). @org
 to the hard-coded https://api.orga-ai.com/v1/realtime/calls: Chromium maps that host to the
 emulator in TLS mode and accepts its certificate by SPKI, as the emulator's startup hints say.
 The mic plays fixtures/speech/hello.wav once.
+
+The same session runs in Firefox (Debian's firefox-esr over WebDriver BiDi): there the host is
+mapped by prefs (network.dns.localDomains, network.socket.forcePort) and the page feeds the
+speech fixture to getUserMedia.
 """
 
 from __future__ import annotations
@@ -34,11 +38,17 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize("engine", ["chromium", "firefox"])
 def test_a_react_sdk_session_connects_hears_answers_updates_and_ends(
-    browser_factory, tls_emulator, sdk_backend
+    browser_factory, tls_emulator, sdk_backend, engine
 ) -> None:
-    browser = browser_factory(*tls_emulator.chromium_args())
-    browser.goto(sdk_backend + "?voice=coral&temperature=0.3")
+    if engine == "firefox":
+        # Firefox's fake mic is an endless tone: the page plays the speech fixture instead.
+        browser = browser_factory(engine="firefox", **tls_emulator.firefox_options())
+        browser.goto(sdk_backend + "?voice=coral&temperature=0.3&mic=wav")
+    else:
+        browser = browser_factory(*tls_emulator.chromium_args())
+        browser.goto(sdk_backend + "?voice=coral&temperature=0.3")
     browser.wait_for("window.orgaTest && window.orgaTest.hook")
 
     # `modalities` as an app passes it: without it the SDK 1.0.5 tells the server [] when the
@@ -108,6 +118,7 @@ def test_a_react_sdk_session_connects_hears_answers_updates_and_ends(
     )
     assert acked["session"]["id"] == session["id"]
 
+    browser.screenshot(f"sdk_session_{engine}.png")
     browser.evaluate("orgaTest.hook.endSession().then(() => 'ended')")
     ended_at = time.monotonic()
     final = wait_until(
@@ -123,4 +134,3 @@ def test_a_react_sdk_session_connects_hears_answers_updates_and_ends(
     assert final["end_reason"] == "peer_closed"
     assert browser.evaluate("orgaTest.hook.connectionState") == "closed"
     assert browser.evaluate("orgaTest.callbacks.errors") == []
-    browser.screenshot("sdk_session.png")

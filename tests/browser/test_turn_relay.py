@@ -44,7 +44,6 @@ def wide_emulator(emulator_process):
 @pytest.fixture(scope="module", params=["chromium", "firefox"])
 def relay_browser(request) -> Iterator[Browser]:
     browser = Browser(engine=request.param)
-    browser.engine = request.param
     yield browser
     browser.close()
 

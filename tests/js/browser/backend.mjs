@@ -1,9 +1,10 @@
-// The test app's backend: serves the React page (bundled by esbuild at startup) and its
-// session endpoint, which uses the published @orga-ai/node against the emulator, as a real
+// The test app's backend: serves the React page (bundled by esbuild at startup), the speech
+// fixture (for a page-made fake mic) and the page's session endpoint, which uses the published @orga-ai/node against the emulator, as a real
 // app's backend would.
 //   node backend.mjs <emulator base URL> <api key> <user email>
 // Prints "listening <port>" once serving on 127.0.0.1. For an emulator in TLS mode, run it with
 // NODE_EXTRA_CA_CERTS=<the emulator's ca.pem>.
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -30,6 +31,7 @@ const page = `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" 
 <title>orga sdk test</title></head><body><div id="root"></div><script src="/app.js"></script>
 </body></html>`;
 
+const speechWav = readFileSync(join(here, "..", "..", "..", "fixtures", "speech", "hello.wav"));
 const orga = new OrgaAI({ apiKey, userEmail, baseUrl });
 
 const server = createServer(async (req, res) => {
@@ -38,6 +40,8 @@ const server = createServer(async (req, res) => {
     res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" }).end(page);
   } else if (path === "/app.js") {
     res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8" }).end(appJs);
+  } else if (path === "/speech.wav") {
+    res.writeHead(200, { "Content-Type": "audio/wav" }).end(speechWav);
   } else if (path === "/api/session-config") {
     try {
       const config = await orga.getSessionConfig();

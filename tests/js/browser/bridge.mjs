@@ -1,5 +1,6 @@
 // A browser for pytest, driven line by line:
-//   node bridge.mjs '<json options>'   options: {browser, executablePath, args: [...], prefs}
+//   node bridge.mjs '<json options>'
+//   options: {browser, executablePath, args: [...], prefs: {...}, acceptInsecureCerts}
 // browser "chromium": playwright-core launching Debian's Chromium (CDP);
 // browser "firefox": puppeteer-core launching Debian's firefox-esr over WebDriver BiDi.
 // Reads one JSON command per line on stdin, answers one JSON line per command on stdout:
@@ -41,6 +42,7 @@ async function launchFirefox() {
     headless: true,
     timeout: 30000,
     extraPrefsFirefox: options.prefs || {},
+    acceptInsecureCerts: Boolean(options.acceptInsecureCerts),
   });
   const page = await browser.newPage();
   page.on("console", (msg) => consoleLines.push(`[${msg.type()}] ${msg.text()}`));

@@ -43,6 +43,25 @@ window.RTCPeerConnection = class extends NativePeerConnection {
   }
 };
 
+// ?mic=wav: the microphone plays the speech fixture once, then silence, as Chromium's
+// --use-file-for-fake-audio-capture does; for Firefox, whose fake microphone is an endless tone.
+// Only getUserMedia is replaced; the SDK asks for the mic as usual.
+if (query.get("mic") === "wav") {
+  const devices = navigator.mediaDevices;
+  const nativeGetUserMedia = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = async (constraints) => {
+    if (!constraints?.audio || constraints.video) return nativeGetUserMedia(constraints);
+    const context = new AudioContext();
+    const wav = await (await fetch("/speech.wav")).arrayBuffer();
+    const source = context.createBufferSource();
+    source.buffer = await context.decodeAudioData(wav);
+    const destination = context.createMediaStreamDestination();
+    source.connect(destination);
+    source.start();
+    return destination.stream;
+  };
+}
+
 test.stats = async () => {
   const pc = test.peers.at(-1);
   if (!pc) return null;
@@ -95,7 +114,9 @@ function Session() {
       <p id="conversation">{orga.conversationId}</p>
       <ol id="items">
         {orga.conversationItems.map((item, i) => (
-          <li key={i} data-sender={item.sender}>{item.content.message}</li>
+          <li key={i} data-sender={item.sender}>
+            <b>{item.sender}:</b> {item.content.message}
+          </li>
         ))}
       </ol>
       {/* Chrome plays a remote stream into WebAudio only while a media element plays it too. */}
