@@ -146,7 +146,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "vad_hangover_ms",
-        "Silence that ends a user turn, in ms (echo mode 'turn').",
+        "Silence that ends a user turn, in ms (both echo modes: turns are detected in each).",
         int,
         metavar="MS",
     ),
@@ -185,7 +185,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "turn_host",
         "Host written into the ice-config URLs. Default: --host, or this "
-        "machine's address when --host is 0.0.0.0.",
+        "machine's address when --host is 0.0.0.0. With --no-turn, the host of an external "
+        "TURN server (e.g. orga-turn-stub in compose) sharing --turn-secret, on --turn-port.",
     ),
     Option("turn_realm", "TURN realm."),
     Option("turn_secret", "TURN REST shared secret. Default: random per process."),
