@@ -94,7 +94,7 @@ def startup_line(server: EmulatorServer) -> str:
     turn_text = f"turn:{turn[0]}:{turn[1]} (udp+tcp)" if turn else "off"
     return (
         f"orga-emulator {__version__} listening on {server.base_url}  api key: {key}  "
-        f"TURN: {turn_text}  docs: {server.base_url}/ (endpoints) and README.md"
+        f"TURN: {turn_text}  demo: {server.base_url}/ (open it in a browser)  docs: README.md"
     )
 
 
