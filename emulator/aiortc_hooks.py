@@ -13,10 +13,18 @@ packetizes them (no encoding, no per-sample audio-level computation).
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import ipaddress
+import logging
 from collections.abc import Callable
 
-from aiortc import RTCRtpReceiver
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
+from aioice.ice import Connection, StunProtocol
+from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtp import RtpPacket
+
+log = logging.getLogger(__name__)
 
 RtpCallback = Callable[[RtpPacket], None]
 
@@ -39,3 +47,115 @@ def tap_receiver(receiver: RTCRtpReceiver, on_rtp: RtpCallback) -> None:
         on_rtp(packet)
 
     setattr(receiver, _HOOKED, handle_rtp_packet)
+
+
+# --- host candidates: a port range and a 1:1 NAT address (--rtc-ports, --advertised-ip) --------
+
+
+class PortRange:
+    """UDP ports the emulator's peers may bind, tried round-robin; the OS says which are free."""
+
+    def __init__(self, low: int, high: int) -> None:
+        if not 1 <= low <= high <= 65535:
+            raise ValueError(f"not a port range: {low}-{high}")
+        self.low, self.high = low, high
+        self._next = low
+
+    @classmethod
+    def parse(cls, spec: str) -> PortRange:
+        low, sep, high = spec.partition("-")
+        if not sep or not low.isdigit() or not high.isdigit():
+            raise ValueError(f"expected LOW-HIGH, got {spec!r}")
+        return cls(int(low), int(high))
+
+    def ports(self) -> list[int]:
+        """Every port once, starting after the last one handed out."""
+        count = self.high - self.low + 1
+        start = self._next - self.low
+        self._next = self.low + (start + 1) % count
+        return [self.low + (start + i) % count for i in range(count)]
+
+
+class HostCandidates:
+    """--rtc-ports and --advertised-ip, applied to each session's peer connection."""
+
+    def __init__(self, ports: PortRange | None, advertised_ip: str | None) -> None:
+        self.ports = ports
+        self.advertised_ip = advertised_ip
+
+    @classmethod
+    def from_settings(
+        cls, rtc_ports: str | None, advertised_ip: str | None
+    ) -> HostCandidates | None:
+        if not rtc_ports and not advertised_ip:
+            return None
+        return cls(PortRange.parse(rtc_ports) if rtc_ports else None, advertised_ip)
+
+    def apply(self, pc: RTCPeerConnection) -> None:
+        restrict_host_candidates(pc, self.ports, self.advertised_ip)
+
+
+def restrict_host_candidates(
+    pc: RTCPeerConnection, ports: PortRange | None, advertised_ip: str | None
+) -> None:
+    """Gather this peer's host candidates on `ports`, announcing them as `advertised_ip`.
+
+    For a peer in a container: its UDP ports must lie in a range that can be published, and its
+    candidates must carry the host's address (1:1 NAT), not the container's. aioice binds port 0
+    and has no option for either, so each ICE connection of `pc` gets its host-candidate
+    gathering shadowed on the instance. Only host candidates: the emulator's peers use no STUN or
+    TURN server of their own when these options are set (settings refuse the combination).
+    Call after setRemoteDescription (the transports exist) and before setLocalDescription.
+    """
+    gatherers = {t.receiver.transport.transport.iceGatherer for t in pc.getTransceivers()}
+    if pc.sctp is not None:
+        gatherers.add(pc.sctp.transport.transport.iceGatherer)
+    for gatherer in gatherers:
+        connection = gatherer._connection
+        connection.get_component_candidates = functools.partial(
+            _gather_host_candidates, connection, ports, advertised_ip
+        )
+
+
+async def _gather_host_candidates(
+    connection: Connection,
+    ports: PortRange | None,
+    advertised_ip: str | None,
+    component: int,
+    addresses: list[str],
+    timeout: int = 5,
+) -> list[Candidate]:
+    """aioice's host-candidate gathering (aioice 0.13, Connection.get_component_candidates),
+    with the port taken from `ports` and the candidate's address replaced by `advertised_ip`."""
+    loop = asyncio.get_running_loop()
+    candidates = []
+    for address in addresses:
+        if advertised_ip and ipaddress.ip_address(address).version != 4:
+            continue  # one advertised IPv4 address stands for the IPv4 interfaces only
+        bound = None
+        for port in ports.ports() if ports else [0]:
+            try:
+                bound = await loop.create_datagram_endpoint(
+                    lambda: StunProtocol(connection), local_addr=(address, port)
+                )
+                break
+            except OSError:
+                continue
+        if bound is None:
+            log.warning("no free UDP port in %d-%d on %s", ports.low, ports.high, address)
+            continue
+        protocol = bound[1]
+        sockname = protocol.transport.get_extra_info("sockname")
+        host = advertised_ip or sockname[0]
+        protocol.local_candidate = Candidate(
+            foundation=candidate_foundation("host", "udp", host),
+            component=component,
+            transport="udp",
+            priority=candidate_priority(component, "host"),
+            host=host,
+            port=sockname[1],
+            type="host",
+        )
+        connection._protocols.append(protocol)
+        candidates.append(protocol.local_candidate)
+    return candidates

@@ -29,7 +29,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from emulator import events
-from emulator.aiortc_hooks import tap_receiver
+from emulator.aiortc_hooks import HostCandidates, tap_receiver
 from emulator.assistant import EchoAssistant, EchoMode
 from emulator.call_request import CallRequest
 from emulator.clock import Clock
@@ -113,8 +113,10 @@ class RealtimeSession:
         ids: IdFactory,
         sentences: SentenceSource,
         on_closed: Callable[[RealtimeSession], None],
+        host_candidates: HostCandidates | None = None,
     ) -> None:
         self.conversation_id = conversation_id
+        self._host_candidates = host_candidates
         self.session_id = ids.session_id()
         self.params: SessionParams = call.params
         self.user_id: str | None = claims.get("sub")
@@ -180,6 +182,8 @@ class RealtimeSession:
                 tap_receiver(transceiver.receiver, self.assistant.on_audio_rtp)
             elif transceiver.kind == "video":
                 tap_receiver(transceiver.receiver, video.on_rtp)
+        if self._host_candidates is not None:  # --rtc-ports / --advertised-ip
+            self._host_candidates.apply(self.pc)
         await self.pc.setLocalDescription(answer)
         self.answer_sdp = self.pc.localDescription.sdp
         self._set_state(SessionState.CONNECTING)
@@ -422,6 +426,9 @@ class SessionRegistry:
         self._ids = ids
         self._clock = clock
         self._sentences = SentenceSource()
+        self._host_candidates = HostCandidates.from_settings(
+            settings.rtc_ports, settings.advertised_ip
+        )
 
     def __len__(self) -> int:
         return len(self.sessions)
@@ -441,6 +448,7 @@ class SessionRegistry:
             ids=self._ids,
             sentences=self._sentences,
             on_closed=self._forget,
+            host_candidates=self._host_candidates,
         )
         self.sessions[session.conversation_id] = session
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,8 @@ class Settings:
     peer_timeout: float = 20.0
     vad_threshold_dbov: int = -50
     ice_servers: tuple[str, ...] = ()
+    rtc_ports: str | None = None
+    advertised_ip: str | None = None
     # The in-process TURN server (turn_stub).
     turn: bool = True
     turn_port: int = 3478
@@ -69,6 +72,18 @@ def _bool(text: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(f"not a boolean: {text!r}")
+
+
+def _port_range(text: str) -> str:
+    low, sep, high = text.partition("-")
+    if not (sep and low.isdigit() and high.isdigit() and 1 <= int(low) <= int(high) <= 65535):
+        raise ValueError(f"not a port range LOW-HIGH: {text}")
+    return text
+
+
+def _ipv4(text: str) -> str:
+    ipaddress.IPv4Address(text)
+    return text
 
 
 def _port(text: str) -> int:
@@ -180,6 +195,20 @@ OPTIONS: tuple[Option, ...] = (
         repeatable=True,
         metavar="URL",
     ),
+    Option(
+        "rtc_ports",
+        "UDP ports for the emulator's WebRTC peers, so a container can publish them "
+        "(host candidates only).",
+        _port_range,
+        metavar="LOW-HIGH",
+    ),
+    Option(
+        "advertised_ip",
+        "IPv4 address written into the answer's host candidates instead of the bound one "
+        "(1:1 NAT, e.g. the Docker host's address).",
+        _ipv4,
+        metavar="IP",
+    ),
     Option("turn", "Run the built-in TURN/STUN server (turn_stub) in-process.", boolean=True),
     Option("turn_port", "UDP and TCP port of the built-in TURN/STUN server.", _port),
     Option(
@@ -265,7 +294,13 @@ def settings_from(namespace: argparse.Namespace, environ: Mapping[str, str]) -> 
         values[opt.name] = tuple(value) if opt.repeatable else value
     if not values.get("api_keys"):
         values.pop("api_keys", None)
-    return Settings(**values)
+    settings = Settings(**values)
+    if (settings.rtc_ports or settings.advertised_ip) and settings.ice_servers:
+        raise SystemExit(
+            "orga-emulator: --rtc-ports/--advertised-ip gather host candidates only; "
+            "they cannot be combined with --ice-server"
+        )
+    return settings
 
 
 def load_settings(

@@ -74,17 +74,23 @@ def test_every_command_is_a_real_invocation_with_known_variables(compose):
 
 
 def _published(service: dict) -> set[tuple[int, str]]:
+    """(container port, protocol) for every published port, ranges expanded."""
     ports = set()
     for spec in service.get("ports", []):
         mapping, _, proto = spec.partition("/")
-        ports.add((int(mapping.rsplit(":", 1)[1]), proto or "tcp"))
+        host, container = mapping.rsplit(":", 1)
+        low, _, high = container.partition("-")
+        assert host == container, f"{spec}: the host side must match the container side"
+        ports |= {(p, proto or "tcp") for p in range(int(low), int(high or low) + 1)}
     return ports
 
 
 def test_ports_and_healthchecks_agree_with_the_configuration(compose):
     emulator, turn = compose["services"]["emulator"], compose["services"]["turn"]
     emu_env, turn_env = service_env(emulator), service_env(turn)
-    assert _published(emulator) == {(int(emu_env["ORGA_EMULATOR_PORT"]), "tcp")}
+    low, high = map(int, emu_env["ORGA_EMULATOR_RTC_PORTS"].split("-"))
+    rtc = {(p, "udp") for p in range(low, high + 1)}
+    assert _published(emulator) == {(int(emu_env["ORGA_EMULATOR_PORT"]), "tcp")} | rtc
     turn_port = int(turn_env["ORGA_TURN_STUB_PORT"])
     assert _published(turn) == {(turn_port, "udp"), (turn_port, "tcp")}
     assert int(emu_env["ORGA_EMULATOR_TURN_PORT"]) == turn_port
