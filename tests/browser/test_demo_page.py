@@ -14,7 +14,9 @@ EVENT_TYPES = "[...document.querySelectorAll('#events li')].map(li => li.dataset
 
 
 def _session(base_url: str, conversation_id: str) -> dict:
-    with urllib.request.urlopen(f"{base_url}/_emulator/sessions/{conversation_id}") as resp:
+    with urllib.request.urlopen(
+        f"{base_url}/_emulator/sessions/{conversation_id}", timeout=5
+    ) as resp:
         return json.load(resp)
 
 
