@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from emulator_process import start_emulator
 
 from emulator.settings import DEV_API_KEY
 
@@ -34,8 +35,6 @@ def _session_config(base_url: str, api_key: str, email: str) -> dict:
 
 @pytest.fixture(scope="module")
 def emulator(request):
-    from conftest import start_emulator
-
     emu = start_emulator("--turn-port", "0")
     yield emu
     assert emu.stop() == 0
@@ -64,8 +63,6 @@ def test_an_unknown_user_is_a_server_error_with_the_status(emulator):
     # The SDK validates the email's shape itself; ours 404s emails that are not users.
     result = _session_config(emulator.base_url, DEV_API_KEY, "x@y.z")
     assert result["ok"]  # the open directory: every valid email is a user
-    from conftest import start_emulator
-
     closed = start_emulator("--no-turn", "--users", "only@example.com")
     try:
         result = _session_config(closed.base_url, DEV_API_KEY, "someone@example.com")
