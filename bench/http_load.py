@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -87,6 +88,7 @@ async def _load(host: str, port: int, request: bytes, connections: int, duration
 
 def worker_main(args: argparse.Namespace) -> None:
     os.sched_setaffinity(0, {args.client_cpu})
+    gc.disable()  # the load generator's own pauses must not show up as server latency
     request = args.request.encode().decode("unicode_escape").encode()
     try:
         import uvloop
