@@ -18,6 +18,7 @@ import functools
 import ipaddress
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import Connection, StunProtocol
@@ -159,3 +160,30 @@ async def _gather_host_candidates(
         connection._protocols.append(protocol)
         candidates.append(protocol.local_candidate)
     return candidates
+
+
+def selected_candidate_pair(pc: RTCPeerConnection) -> dict[str, Any] | None:
+    """The candidate pair ICE nominated, as JSON; None before it connects.
+
+    aiortc exposes no getter for it: the pair sits in aioice's Connection (checked against
+    aioice 0.13). Read once when the session connects, never per packet.
+    """
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        connection = getattr(getattr(transport, "transport", None), "_connection", None)
+        pair = getattr(connection, "_nominated", {}).get(1) if connection is not None else None
+        if pair is not None:
+            return {
+                "local": _candidate_json(pair.local_candidate),
+                "remote": _candidate_json(pair.remote_candidate),
+            }
+    return None
+
+
+def _candidate_json(candidate: Any) -> dict[str, Any]:
+    return {
+        "address": candidate.host,
+        "port": candidate.port,
+        "type": candidate.type,
+        "protocol": candidate.transport.lower(),
+    }

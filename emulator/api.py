@@ -14,11 +14,13 @@ from emulator.ice import ice_servers
 from emulator.sdp import check_offer_sdp
 from emulator.session_params import ParamError
 from emulator.state import (
+    CONTROL,
     CONVERSATION_ID,
     LEDGER,
     READINESS,
     SESSIONS,
     SETTINGS,
+    TEST_ID,
     TOKEN_JTI,
     TOKENS,
     TURN,
@@ -37,8 +39,10 @@ async def create_client_secret(request: web.Request) -> web.Response:
         raise errors.field_required("query", "email")
     if email not in request.app[USERS]:
         raise errors.user_not_found()
+    # Tokens minted under an X-Test-Id carry it, so their sessions are attributed to the test.
+    extra = {"test_id": request[TEST_ID]} if TEST_ID in request else {}
     issued = request.app[TOKENS].mint(
-        user_id=user_id_for(email), email=email.strip(), api_key_id=api_key_id(key)
+        user_id=user_id_for(email), email=email.strip(), api_key_id=api_key_id(key), **extra
     )
     request[TOKEN_JTI] = issued.claims["jti"]
     return web.json_response(
@@ -88,6 +92,7 @@ async def create_call(request: web.Request) -> web.Response:
         ledger.release(claims["jti"])
         raise
     request[CONVERSATION_ID] = session.conversation_id
+    app[CONTROL].tokens.consumed(claims["jti"], session.conversation_id)
     return web.json_response(
         {
             "conversation_id": session.conversation_id,

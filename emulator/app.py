@@ -8,6 +8,8 @@ from aiohttp import web
 
 from emulator.api import routes
 from emulator.clock import Clock
+from emulator.control.inject import fault_middleware
+from emulator.control.setup import install, record_request
 from emulator.demo import routes as demo_routes
 from emulator.ids import IdFactory
 from emulator.middleware import make_middlewares
@@ -33,9 +35,14 @@ from emulator.users import UserDirectory
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
     settings = settings or Settings()
     clock = clock or Clock()
-    ids = IdFactory()
+    ids = IdFactory(settings.seed)
     app = web.Application(
-        middlewares=make_middlewares(settings.cors_origin, settings.max_body_bytes),
+        middlewares=make_middlewares(
+            settings.cors_origin,
+            settings.max_body_bytes,
+            on_response=record_request,
+            inner=[fault_middleware],
+        ),
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -56,6 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[READINESS] = Readiness(*(["turn"] if settings.turn else []))
     app.add_routes(routes)
     app.add_routes(demo_routes)
+    install(app, settings)
     app.cleanup_ctx.append(_turn_ctx)
     app.on_shutdown.append(_close_sessions)
     return app

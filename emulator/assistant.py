@@ -8,6 +8,7 @@ decide whether any audio goes back.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Callable
 from typing import Any
@@ -43,11 +44,15 @@ class EchoAssistant:
         ids: IdFactory,
         hangover: float,
         vad: VoiceActivityDetector,
+        hang_up: Callable[[], None] | None = None,
     ) -> None:
         self.mode = mode
         self.turns_taken = 0
         self._track = track
-        self._responder = responder
+        self.responder = responder
+        self._hang_up = hang_up
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._loop = asyncio.get_running_loop()
         self._counters = counters
         self._params = params
         self._send = send
@@ -72,9 +77,16 @@ class EchoAssistant:
         """Text input: answered at once, without a transcript."""
         self._reply(self._next_turn(text=text), from_speech=False)
 
+    @property
+    def responder_name(self) -> str:
+        return getattr(self.responder, "name", type(self.responder).__name__)
+
     def close(self) -> None:
         self._closed = True
         self._turns.close()
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
 
     def _speaks(self) -> bool:
         return "audio" in self._params().modalities
@@ -88,15 +100,36 @@ class EchoAssistant:
             self._reply(self._next_turn(utterance=utterance), from_speech=True)
 
     def _reply(self, turn: UserTurn, *, from_speech: bool) -> None:
-        reply = self._responder.respond(turn)
+        reply = self.responder.respond(turn)
+        if reply.delay > 0:
+            # A scripted pause before answering; cancelled if the session ends first.
+            timer: asyncio.TimerHandle | None = None
+
+            def later() -> None:
+                self._timers.discard(timer)
+                if not self._closed:
+                    self._deliver(reply, from_speech=from_speech)
+
+            timer = self._loop.call_later(reply.delay, later)
+            self._timers.add(timer)
+        else:
+            self._deliver(reply, from_speech=from_speech)
+
+    def _deliver(self, reply: Reply, *, from_speech: bool) -> None:
+        if reply.error is not None:
+            failure = events.EventError(reply.error.code, reply.error.message)
+            self._send(events.error(self._ids.event_id(), failure))
+            self._after(reply)
+            return
         if from_speech and self._params().return_transcription:
             self._send(
                 events.input_audio_transcription_completed(
                     self._ids.event_id(), self._ids.item_id(), reply.transcript
                 )
             )
-        # In live mode the audio already went back as it arrived.
-        audio = reply.audio if self.mode is EchoMode.TURN and self._speaks() else ()
+        # In live mode the user's audio already went back as it arrived.
+        replayed = reply.replay_user_audio and self.mode is EchoMode.LIVE
+        audio = reply.audio if self._speaks() and not replayed else ()
         done = self._done_callback(reply, bool(audio))
         if audio:
             self._track.play(audio, on_done=done)
@@ -115,5 +148,10 @@ class EchoAssistant:
                         audio=audio,
                     )
                 )
+            self._after(reply)
 
         return done
+
+    def _after(self, reply: Reply) -> None:
+        if reply.hang_up and self._hang_up is not None and not self._closed:
+            self._hang_up()

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator import errors
-from emulator.state import AUTH_FAILURE, TOKEN_JTI
+from emulator.state import AUTH_FAILURE, TEST_ID, TOKEN_JTI
 from emulator.tokens import InvalidToken, TokenAuthority
 
 API_KEY_PREFIX = "sk_orga_ai_"
@@ -47,4 +47,6 @@ def require_ephemeral_token(request: web.Request, authority: TokenAuthority) -> 
         request[AUTH_FAILURE] = str(exc)
         raise errors.invalid_ephemeral_token() from None
     request[TOKEN_JTI] = claims["jti"]
+    if TEST_ID not in request and isinstance(claims.get("test_id"), str):
+        request[TEST_ID] = claims["test_id"]  # a browser's /calls carries no X-Test-Id
     return claims

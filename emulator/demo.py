@@ -1,4 +1,4 @@
-"""For humans and for the browser suite: the demo page, its dev helper and session inspection.
+"""For humans and for the browser suite: the demo page and its dev helper.
 
 - `GET /` is the demo page (plain HTML and JS from `emulator/static/`, no build step), or the
   JSON index of endpoints for a client that asks for `application/json`.
@@ -7,9 +7,9 @@
   `{ephemeralToken, iceServers}`, the shape `getSessionConfig()` returns and `@orga-ai/core`'s
   `sessionConfigEndpoint` expects (so GET works too). It hands out tokens to anyone who can reach
   it, so it is on by default only when the emulator is bound to a loopback address.
-- `GET /_emulator/sessions/{conversation_id}`: a session's description (state, end reason,
-  current parameters, media counters, data-channel log; `RealtimeSession.describe()`), live or
-  recently ended, read-only. What a test checks after a `session.update` the page cannot see.
+
+Session inspection (`GET /_emulator/sessions/{conversation_id}`) lives in the control plane
+(emulator/control/routes.py) with the rest of /_emulator/.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from aiohttp import web
 from emulator import __version__, errors
 from emulator.api import ice_servers_for
 from emulator.auth import api_key_id
-from emulator.sessions import RealtimeSession, SessionRecord
 from emulator.settings import Settings
-from emulator.state import SESSIONS, SETTINGS, TOKEN_JTI, TOKENS, USERS
+from emulator.state import SETTINGS, TOKEN_JTI, TOKENS, USERS
 from emulator.users import user_id_for
 
 routes = web.RouteTableDef()
@@ -66,6 +65,7 @@ def endpoint_index() -> dict[str, Any]:
             "GET /": "the demo page (this index with Accept: application/json)",
             "POST /_emulator/dev/session-config": "dev only: {ephemeralToken, iceServers}",
             "GET /_emulator/sessions/{conversation_id}": "a session's state and parameters",
+            "GET /_emulator/": "control plane dashboard (API: /_emulator/openapi.json)",
         },
         "docs": "README.md in the orga-emulator repository",
     }
@@ -132,26 +132,3 @@ async def dev_session_config(request: web.Request) -> web.Response:
             "expiresAt": issued.expires_at,
         }
     )
-
-
-@routes.get("/_emulator/sessions/{conversation_id}")
-async def inspect_session(request: web.Request) -> web.Response:
-    """The session's description (state, end reason, params, counters, events), read-only."""
-    conversation_id = request.match_info["conversation_id"]
-    session = find_session(request.app, conversation_id)
-    if session is None:
-        raise errors.api_error(
-            404, f"No session {conversation_id!r}.", errors.NOT_FOUND, code="session_not_found"
-        )
-    return web.json_response(session.describe())
-
-
-def find_session(
-    app: web.Application, conversation_id: str
-) -> RealtimeSession | SessionRecord | None:
-    """A live session, or the record of one of the recently ended ones the registry keeps."""
-    registry = app[SESSIONS]
-    session = registry.get(conversation_id)
-    if session is not None:
-        return session
-    return next((r for r in registry.ended if r.conversation_id == conversation_id), None)

@@ -135,3 +135,72 @@ def internal_error(request_id: str) -> ApiError:
         SERVER_ERROR,
         code=request_id,
     )
+
+
+# --- the control plane (/_emulator/, the emulator's own) ------------------------------------
+
+
+def admin_token_required() -> ApiError:
+    return api_error(
+        403,
+        "The control plane is open only on a loopback bind; start the emulator with "
+        "--admin-token TOKEN and send it as a Bearer token.",
+        code="admin_token_required",
+    )
+
+
+def invalid_admin_token() -> ApiError:
+    err = api_error(401, "Missing or wrong admin token.", code="invalid_admin_token")
+    err.headers["WWW-Authenticate"] = 'Bearer realm="orga-emulator control plane"'
+    return err
+
+
+def session_not_found(conversation_id: str) -> ApiError:
+    return api_error(404, f"No session {conversation_id!r}.", NOT_FOUND, code="session_not_found")
+
+
+def invalid_control_request(message: str, param: str | None = None) -> ApiError:
+    return api_error(400, message, param=param, code="invalid_value")
+
+
+# Injected HTTP faults: the contract's own bodies where the contract has one for the status.
+_DEFAULT_REASONS = {
+    400: "Bad request.",
+    401: "Unauthorized.",
+    403: "Forbidden.",
+    404: "Not found.",
+    408: "Request timeout.",
+    409: "Conflict.",
+    422: "Unprocessable entity.",
+    429: "Too many requests.",
+    500: "Internal server error.",
+    502: "Bad gateway.",
+    503: "Service unavailable.",
+    504: "Gateway timeout.",
+}
+
+
+def injected(
+    status: int, endpoint: str, message: str | None = None, code: str | None = None
+) -> ApiError:
+    """The error a fault rule asks for, shaped as the real endpoint would send it."""
+    if message is None and code is None:
+        if status == 401 and endpoint == "client-secrets":
+            return invalid_api_key()
+        if status == 401:
+            return invalid_ephemeral_token()
+        if status == 403:
+            return not_authenticated()
+        if status == 404 and endpoint == "client-secrets":
+            return user_not_found()
+        if status == 422:
+            return field_required("body")
+    if status >= 500:
+        type_ = SERVICE_UNAVAILABLE if status == 503 else SERVER_ERROR
+    elif status == 404:
+        type_ = NOT_FOUND
+    else:
+        type_ = INVALID_REQUEST
+    return api_error(
+        status, message or _DEFAULT_REASONS.get(status, f"HTTP {status}."), type_, code=code
+    )

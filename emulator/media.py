@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import random
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -69,6 +70,9 @@ class MediaCounters:
     audio_out_bytes: int = 0
     audio_out_speech: int = 0  # packets that carried the user's audio back (not silence)
     audio_out_dropped: int = 0
+    audio_out_lost: int = 0  # withheld by a packet-loss fault
+    audio_in_lost: int = 0  # discarded on arrival by a packet-loss fault
+    video_in_lost: int = 0
     video_in_packets: int = 0
     video_in_bytes: int = 0
     video_in_frames: int = 0
@@ -76,6 +80,34 @@ class MediaCounters:
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
+
+    def tracks(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Per track and direction. An Opus packet is one audio frame (20 ms)."""
+        return {
+            "audio": {
+                "in": {
+                    "packets": self.audio_in_packets,
+                    "bytes": self.audio_in_bytes,
+                    "frames": self.audio_in_packets,
+                    "lost": self.audio_in_lost,
+                },
+                "out": {
+                    "packets": self.audio_out_packets,
+                    "bytes": self.audio_out_bytes,
+                    "frames": self.audio_out_packets,
+                    "lost": self.audio_out_lost,
+                },
+            },
+            "video": {
+                "in": {
+                    "packets": self.video_in_packets,
+                    "bytes": self.video_in_bytes,
+                    "frames": self.video_in_frames,
+                    "lost": self.video_in_lost,
+                },
+                "out": {"packets": 0, "bytes": 0, "frames": 0, "lost": 0},  # the AI sends none
+            },
+        }
 
     def summary(self) -> str:
         return (
@@ -117,6 +149,8 @@ class AssistantAudioTrack(MediaStreamTrack):
         self._started_at: float | None = None
         self._next_at = 0.0
         self._next_pts = 0
+        self._muted = False
+        self._loss: tuple[float, random.Random] | None = None
 
     @property
     def speaking(self) -> bool:
@@ -147,7 +181,25 @@ class AssistantAudioTrack(MediaStreamTrack):
         super().stop()
         self._wake()
 
+    def mute(self) -> None:
+        """Stop sending anything at all (a fault: the AI's media goes silent)."""
+        self._muted = True
+        self._wake()
+
+    def lose(self, rate: float, rng: random.Random) -> None:
+        """Withhold this share of packets (a fault); RTP timestamps show the gaps."""
+        self._loss = (rate, rng)
+
     async def recv(self) -> Packet:
+        while True:
+            payload, now = await self._next_payload()
+            loss = self._loss
+            if loss is not None and loss[1].random() < loss[0]:
+                self._counters.audio_out_lost += 1
+                continue
+            return self._packet(payload, now)
+
+    async def _next_payload(self) -> tuple[bytes, float]:
         loop = self._loop
         now = loop.time()
         if self._started_at is None:
@@ -155,6 +207,9 @@ class AssistantAudioTrack(MediaStreamTrack):
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
+            if self._muted:
+                await self._sleep_until(None)  # until stop()
+                continue
             if self._live:
                 payload = self._live.popleft()
                 self._counters.audio_out_speech += 1
@@ -169,7 +224,7 @@ class AssistantAudioTrack(MediaStreamTrack):
                 self._next_at += opus_packet_samples(payload) / OPUS_CLOCK_RATE
                 break
             await self._sleep_until(self._next_at)
-        return self._packet(payload, now)
+        return payload, now
 
     def _next_paced_payload(self) -> bytes:
         while self._replies:
@@ -201,14 +256,15 @@ class AssistantAudioTrack(MediaStreamTrack):
         self._counters.audio_out_bytes += len(payload)
         return packet
 
-    async def _sleep_until(self, deadline: float) -> None:
+    async def _sleep_until(self, deadline: float | None) -> None:
         # A bare future and a timer handle: cheaper than wait_for, which makes a task per call.
         waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_at(deadline, self._wake)
+        timer = self._loop.call_at(deadline, self._wake) if deadline is not None else None
         try:
             await waiter
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             self._waiter = None
 
     def _wake(self) -> None:

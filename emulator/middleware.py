@@ -6,15 +6,17 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
 from emulator import errors
 from emulator.logs import ACCESS_LOGGER
-from emulator.state import AUTH_FAILURE, CONVERSATION_ID, REQUEST_ID
+from emulator.state import AUTH_FAILURE, CONVERSATION_ID, REQUEST_ID, TEST_ID
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Told of every response with its latency in ms (the control plane's request journal).
+ResponseHook = Callable[[web.Request, web.StreamResponse, float], None]
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 log = logging.getLogger(__name__)
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Test-Id"
 CORS_MAX_AGE = "600"
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+TEST_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:/\[\]-]{1,200}")
 
 
 def cors_headers(request: web.Request, allowed_origin: str) -> dict[str, str]:
@@ -37,7 +40,15 @@ def cors_headers(request: web.Request, allowed_origin: str) -> dict[str, str]:
     return headers
 
 
-def make_middlewares(cors_origin: str, max_body_bytes: int) -> list:
+def make_middlewares(
+    cors_origin: str,
+    max_body_bytes: int,
+    *,
+    on_response: ResponseHook | None = None,
+    inner: Sequence[Callable[..., Awaitable[web.StreamResponse]]] = (),
+) -> list:
+    """The request middleware, then `inner` ones (whose errors it turns into JSON too)."""
+
     @web.middleware
     async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -45,6 +56,9 @@ def make_middlewares(cors_origin: str, max_body_bytes: int) -> list:
         if not REQUEST_ID_PATTERN.fullmatch(request_id):  # a caller's id only if log-safe
             request_id = "req_" + uuid.uuid4().hex[:16]
         request[REQUEST_ID] = request_id
+        test_id = request.headers.get("X-Test-Id")
+        if test_id and TEST_ID_PATTERN.fullmatch(test_id):  # only a log-safe id is kept
+            request[TEST_ID] = test_id
         response = await _respond(request, handler, cors_origin, max_body_bytes)
         response.headers["X-Request-Id"] = request_id
         response.headers.update(cors_headers(request, cors_origin))
@@ -58,9 +72,11 @@ def make_middlewares(cors_origin: str, max_body_bytes: int) -> list:
             request.get(CONVERSATION_ID, "-"),
             f" auth_failure={request[AUTH_FAILURE]!r}" if AUTH_FAILURE in request else "",
         )
+        if on_response is not None:
+            on_response(request, response, elapsed_ms)
         return response
 
-    return [request_middleware]
+    return [request_middleware, *inner]
 
 
 async def _respond(

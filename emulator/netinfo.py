@@ -36,3 +36,14 @@ def reachable_host(bind_host: str) -> str:
     if bind_host in ("0.0.0.0", "::", ""):
         return primary_address() or "127.0.0.1"
     return bind_host
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a bind address is reachable from this machine only."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

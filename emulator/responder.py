@@ -25,13 +25,28 @@ class UserTurn:
 
 
 @dataclass(frozen=True)
+class ReplyError:
+    """An `error` event sent instead of the reply (scripted scenarios)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Reply:
     transcript: str  # the user's turn as text
     text: str  # the assistant's reply as text
     audio: tuple[bytes, ...] = ()  # Opus packets to play, if any
+    # Set by scripted responders; the echo responder leaves them alone.
+    delay: float = 0.0  # seconds between the end of the user's turn and the reply
+    error: ReplyError | None = None
+    hang_up: bool = False  # the server hangs up once the reply is out
+    replay_user_audio: bool = True  # False: `audio` is the AI's own, play it in any echo mode
 
 
 class Responder(Protocol):
+    name: str
+
     def respond(self, turn: UserTurn) -> Reply: ...
 
 
@@ -48,6 +63,8 @@ class SentenceSource:
 
 class EchoResponder:
     """Replays what the user said; the words are made up, the same for the same session."""
+
+    name = "echo"
 
     def __init__(self, conversation_id: str, sentences: SentenceSource) -> None:
         self.conversation_id = conversation_id

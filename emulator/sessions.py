@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,16 +27,17 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from emulator import events
-from emulator.aiortc_hooks import HostCandidates, tap_receiver
+from emulator.aiortc_hooks import HostCandidates, selected_candidate_pair, tap_receiver
 from emulator.assistant import EchoAssistant, EchoMode
 from emulator.call_request import CallRequest
 from emulator.clock import Clock
 from emulator.ids import IdFactory
 from emulator.media import AssistantAudioTrack, MediaCounters, VideoCounter
-from emulator.responder import EchoResponder, SentenceSource
+from emulator.responder import EchoResponder, Responder, SentenceSource
 from emulator.session_params import ParamError, SessionParams
 from emulator.settings import Settings
 from emulator.turns import VoiceActivityDetector
@@ -52,6 +54,13 @@ PENDING_EVENTS = 64
 ENDED_SESSIONS = 100
 # How long close_all() gives the peers, within the CLI's 2 s shutdown.
 CLOSE_ALL_TIMEOUT = 1.5
+# Parameter changes kept per session (the first is what /calls set).
+PARAMS_HISTORY_SIZE = 64
+# Faults recorded per session.
+FAULT_LOG_SIZE = 64
+
+SessionObserver = Callable[[str, "RealtimeSession", dict[str, Any]], None]
+SdpRewrite = Callable[[str], str]
 
 
 class SessionState(enum.Enum):
@@ -68,6 +77,8 @@ class EndReason(enum.Enum):
     ICE_TIMEOUT = "ice_timeout"  # never connected within ice_timeout of the answer
     MAX_DURATION = "max_duration"
     SHUTDOWN = "shutdown"
+    RESET = "reset"  # POST /_emulator/reset
+    SERVER_HANGUP = "server_hangup"  # a fault or a scenario hung up
     ANSWER_FAILED = "answer_failed"  # the offer could not be answered
 
 
@@ -99,6 +110,16 @@ class SessionRecord:
     def describe(self) -> dict[str, Any]:
         return self.description
 
+    def summary(self) -> dict[str, Any]:
+        d = self.description
+        keys = ("conversation_id", "state", "end_reason", "started_at", "ended_at", "turns")
+        return {
+            **{k: d.get(k) for k in keys},
+            "email": d["token"].get("email"),
+            "test_id": d["token"].get("test_id"),
+            "faults": len(d["faults"]),
+        }
+
 
 class RealtimeSession:
     """One conversation: the peer connection, the echo AI and the data-channel protocol."""
@@ -114,12 +135,26 @@ class RealtimeSession:
         sentences: SentenceSource,
         on_closed: Callable[[RealtimeSession], None],
         host_candidates: HostCandidates | None = None,
+        observer: SessionObserver | None = None,
     ) -> None:
         self.conversation_id = conversation_id
+        self._observer = observer
         self._host_candidates = host_candidates
         self.session_id = ids.session_id()
         self.params: SessionParams = call.params
         self.user_id: str | None = claims.get("sub")
+        # Who opened it: the token's id, its user and the test it was minted under.
+        self.token = {k: claims.get(k) for k in ("jti", "email", "test_id", "api_key_id")}
+        self.offer_sdp = call.offer_sdp
+        self.params_history: deque[dict[str, Any]] = deque(maxlen=PARAMS_HISTORY_SIZE)
+        self.selected_pair: dict[str, Any] | None = None
+        self.faults: deque[dict[str, Any]] = deque(maxlen=FAULT_LOG_SIZE)
+        # Applied to the answer before it is sent (the control plane's WebRTC faults).
+        self.sdp_rewrites: list[SdpRewrite] = []
+        self._after_connected: list[tuple[float, Callable[[], None]]] = []
+        self._timers: list[asyncio.TimerHandle] = []
+        self._inbound_loss: tuple[float, random.Random] | None = None
+        self._close_channel_on_open = False
         self.state = SessionState.NEW
         self.end_reason: EndReason | None = None
         self.started_at = time.time()
@@ -156,9 +191,11 @@ class RealtimeSession:
             ids=ids,
             hangover=settings.vad_hangover_ms / 1000,
             vad=VoiceActivityDetector(settings.vad_threshold_dbov),
+            hang_up=self.hang_up,
         )
         self.pc.on("connectionstatechange", self._on_connection_state)
         self.pc.on("datachannel", self._on_datachannel)
+        self._record_params("calls")
 
     # --- negotiation ------------------------------------------------------------------------
 
@@ -179,13 +216,18 @@ class RealtimeSession:
         for transceiver in self.pc.getTransceivers():
             # Before setLocalDescription starts the receivers: nothing may reach a decoder.
             if transceiver.kind == "audio":
-                tap_receiver(transceiver.receiver, self.assistant.on_audio_rtp)
+                tap_receiver(
+                    transceiver.receiver, self._lossy(self.assistant.on_audio_rtp, "audio")
+                )
             elif transceiver.kind == "video":
-                tap_receiver(transceiver.receiver, video.on_rtp)
+                tap_receiver(transceiver.receiver, self._lossy(video.on_rtp, "video"))
         if self._host_candidates is not None:  # --rtc-ports / --advertised-ip
             self._host_candidates.apply(self.pc)
         await self.pc.setLocalDescription(answer)
-        self.answer_sdp = self.pc.localDescription.sdp
+        sdp = self.pc.localDescription.sdp
+        for rewrite in self.sdp_rewrites:
+            sdp = rewrite(sdp)
+        self.answer_sdp = sdp
         self._set_state(SessionState.CONNECTING)
         self._supervisor = asyncio.ensure_future(self._supervise())
         log.info(
@@ -246,6 +288,8 @@ class RealtimeSession:
         self.send_event(events.conversation_created(self._ids.event_id(), self.conversation_id))
         while self._pending:
             self.send_event(self._pending.popleft())
+        if self._close_channel_on_open:
+            channel.close()
 
     def _on_message(self, message: str | bytes) -> None:
         try:
@@ -256,6 +300,7 @@ class RealtimeSession:
                 self._log_event("in", {"event": event.name, "raw": _preview(message)})
             if event.name == events.SESSION_UPDATE:
                 self.params = self.params.updated(events.session_update_changes(event))
+                self._record_params("session.update")
                 self.send_event(
                     events.session_updated(self._ids.event_id(), self.session_id, self.params)
                 )
@@ -275,7 +320,67 @@ class RealtimeSession:
             self.messages_in += 1
         else:
             self.messages_out += 1
-        self.event_log.append({"at": time.time(), "direction": direction, "event": event})
+        entry = {"at": time.time(), "direction": direction, "event": event}
+        self.event_log.append(entry)
+        if self._observer is not None:
+            self._observer("datachannel", self, entry)
+
+    def _record_params(self, source: str) -> None:
+        self.params_history.append(
+            {"at": time.time(), "source": source, "params": self.params.to_json()}
+        )
+
+    # --- control (scenarios and faults) -----------------------------------------------------
+
+    def use_responder(self, responder: Responder) -> None:
+        """Script the AI (scenarios); call before answer()."""
+        self.assistant.responder = responder
+
+    def after_connected(self, delay: float, action: Callable[[], None]) -> None:
+        """Run `action` `delay` seconds after ICE and DTLS connect (unless closed first)."""
+        if self.state is SessionState.CONNECTED:
+            self._timers.append(self._loop.call_later(delay, action))
+        else:
+            self._after_connected.append((delay, action))
+
+    def record_fault(self, fault: dict[str, Any]) -> None:
+        entry = {"at": time.time(), **fault}
+        self.faults.append(entry)
+        if self._observer is not None:
+            self._observer("fault", self, entry)
+
+    def lose_packets(self, rate: float, rng: random.Random, direction: str = "both") -> None:
+        """Drop this share of RTP packets (a fault): 'in' on arrival, 'out' before sending."""
+        if direction in ("in", "both"):
+            self._inbound_loss = (rate, rng)
+        if direction in ("out", "both"):
+            self.track.lose(rate, rng)
+
+    def _lossy(self, on_rtp: Callable[[RtpPacket], None], kind: str) -> Callable[[RtpPacket], None]:
+        # Only a session with a packet-loss fault pays for the extra call per packet.
+        if self._inbound_loss is None:
+            return on_rtp
+        rate, rng = self._inbound_loss
+        counters = self.counters
+        lost = f"{kind}_in_lost"
+
+        def maybe(packet: RtpPacket) -> None:
+            if rng.random() < rate:
+                setattr(counters, lost, getattr(counters, lost) + 1)
+            else:
+                on_rtp(packet)
+
+        return maybe
+
+    def close_channel(self) -> None:
+        """Close the data channel from the server's side, leaving the media up."""
+        if self._channel is not None:
+            self._channel.close()
+        else:
+            self._close_channel_on_open = True  # the fault came before the channel did
+
+    def hang_up(self) -> None:
+        self.end_soon(EndReason.SERVER_HANGUP)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -288,6 +393,10 @@ class RealtimeSession:
         if state == "connected" and self.state is SessionState.CONNECTING:
             self._set_state(SessionState.CONNECTED)
             self._connected.set()
+            self.selected_pair = selected_candidate_pair(self.pc)
+            for delay, action in self._after_connected:
+                self._timers.append(self._loop.call_later(delay, action))
+            self._after_connected.clear()
         elif state == "failed":
             self.end_soon(EndReason.PEER_FAILED)
         elif state == "closed":
@@ -353,6 +462,8 @@ class RealtimeSession:
         self.end_reason = reason
         self.ended_at = time.time()
         self.assistant.close()
+        for timer in self._timers:
+            timer.cancel()
         if self._supervisor is not None and self._supervisor is not asyncio.current_task():
             self._supervisor.cancel()
         try:
@@ -365,6 +476,8 @@ class RealtimeSession:
             self._on_closed(self)
             if started:
                 self._log_end()
+                if self._observer is not None:
+                    self._observer("session.ended", self, {"end_reason": reason.value})
 
     def _log_end(self) -> None:
         log.info(
@@ -401,11 +514,32 @@ class RealtimeSession:
             "ended_at": self.ended_at,
             "duration": round(self.duration, 3),
             "echo_mode": self.assistant.mode.value,
+            "responder": self.assistant.responder_name,
             "turns": self.assistant.turns_taken,
+            "token": self.token,
             "params": self.params.to_json(),
+            "params_history": list(self.params_history),
+            "sdp": {"offer": self.offer_sdp, "answer": self.answer_sdp},
+            "selected_candidate_pair": self.selected_pair,
             "counters": self.counters.to_json(),
+            "tracks": self.counters.tracks(),
             "messages": {"in": self.messages_in, "out": self.messages_out},
             "events": list(self.event_log),
+            "faults": list(self.faults),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """One line of a session list: no SDP, no event log."""
+        return {
+            "conversation_id": self.conversation_id,
+            "state": self.state.value,
+            "end_reason": self.end_reason.value if self.end_reason else None,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "email": self.token.get("email"),
+            "test_id": self.token.get("test_id"),
+            "turns": self.assistant.turns_taken,
+            "faults": len(self.faults),
         }
 
 
@@ -429,6 +563,10 @@ class SessionRegistry:
         self._host_candidates = HostCandidates.from_settings(
             settings.rtc_ports, settings.advertised_ip
         )
+        # The control plane's seams: called with each new session before it answers (scenario,
+        # faults), and told what sessions do (its journal and live feed).
+        self.on_open: list[Callable[[RealtimeSession], None]] = []
+        self.observer: SessionObserver | None = None
 
     def __len__(self) -> int:
         return len(self.sessions)
@@ -449,13 +587,18 @@ class SessionRegistry:
             sentences=self._sentences,
             on_closed=self._forget,
             host_candidates=self._host_candidates,
+            observer=self.observer,
         )
         self.sessions[session.conversation_id] = session
         try:
+            for prepare in self.on_open:
+                prepare(session)
             await session.answer(call.offer_sdp, call.candidates)
         except BaseException:
             await session.close(EndReason.ANSWER_FAILED)
             raise
+        if self.observer is not None:
+            self.observer("session.started", session, {})
         return session
 
     def _forget(self, session: RealtimeSession) -> None:
@@ -467,13 +610,11 @@ class SessionRegistry:
     def get(self, conversation_id: str) -> RealtimeSession | None:
         return self.sessions.get(conversation_id)
 
-    async def close_all(self) -> None:
+    async def close_all(self, reason: EndReason = EndReason.SHUTDOWN) -> None:
         sessions = list(self.sessions.values())
         if not sessions:
             return
-        closing = asyncio.gather(
-            *(s.close(EndReason.SHUTDOWN) for s in sessions), return_exceptions=True
-        )
+        closing = asyncio.gather(*(s.close(reason) for s in sessions), return_exceptions=True)
         try:
             async with asyncio.timeout(CLOSE_ALL_TIMEOUT):
                 await closing

@@ -59,6 +59,10 @@ class Settings:
     tls_cert: str | None = None
     tls_key: str | None = None
     dev_endpoints: str = "auto"
+    # The control plane (emulator/control/).
+    admin_token: str | None = None
+    seed: int | None = None
+    scenario: str | None = None
 
     @property
     def api_keys_given(self) -> bool:
@@ -249,6 +253,25 @@ OPTIONS: tuple[Option, ...] = (
         "The demo page's POST /_emulator/dev/session-config (mints a token with the first API "
         "key). 'auto': on only when bound to a loopback address.",
         choices=DEV_ENDPOINT_MODES,
+    ),
+    Option(
+        "admin_token",
+        "Bearer token for the control plane under /_emulator/ (inspection, clock, faults, "
+        "scenarios). Without it, the control plane is open on a loopback bind and refused "
+        "(403) elsewhere.",
+        metavar="TOKEN",
+    ),
+    Option(
+        "seed",
+        "Seed for conversation, token and event ids, the echo AI's text and random fault "
+        "decisions: the same seed replays the same run. Default: random.",
+        int,
+    ),
+    Option(
+        "scenario",
+        "A scenario file (JSON or YAML) scripting the AI's turns for every session; see "
+        "README 'Control plane'.",
+        metavar="PATH",
     ),
 )
 

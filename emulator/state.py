@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from emulator.clock import Clock
+from emulator.control.plane import ControlPlane
 from emulator.ids import IdFactory
 from emulator.sessions import SessionRegistry
 from emulator.settings import Settings
@@ -39,9 +40,14 @@ USERS = web.AppKey("users", UserDirectory)
 SESSIONS = web.AppKey("sessions", SessionRegistry)
 READINESS = web.AppKey("readiness", Readiness)
 TURN = web.AppKey("turn", TurnService)
+CONTROL = web.AppKey("control", ControlPlane)
 
 # Per-request facts the handlers learn and the access log reports.
 REQUEST_ID = web.RequestKey("request_id", str)
 CONVERSATION_ID = web.RequestKey("conversation_id", str)
 TOKEN_JTI = web.RequestKey("token_jti", str)
 AUTH_FAILURE = web.RequestKey("auth_failure", str)
+# The X-Test-Id header, or the test_id claim of the request's token.
+TEST_ID = web.RequestKey("test_id", str)
+# The fault rule applied to this request, if any.
+FAULT_ID = web.RequestKey("fault_id", str)

@@ -8,6 +8,7 @@ PyJWT's own time, so expiry can be tested (and driven) without sleeping.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +58,8 @@ class TokenAuthority:
         self.leeway = leeway
         self._clock = clock
         self._ids = ids
+        # Told of every token minted (the control plane's token journal).
+        self.on_mint: Callable[[dict[str, Any]], None] | None = None
 
     def mint(self, *, user_id: str, email: str, api_key_id: str, **extra: Any) -> IssuedToken:
         iat = int(self._clock.time())
@@ -72,6 +75,8 @@ class TokenAuthority:
             **extra,
         }
         token = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        if self.on_mint is not None:
+            self.on_mint(claims)
         return IssuedToken(token, claims)
 
     def verify(self, token: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from emulator.clock import Clock
 from emulator.netinfo import reachable_host
@@ -18,6 +19,8 @@ class TurnService:
         self._settings = settings
         self._clock = clock
         self.server = None  # turn_stub.server.TurnServer once started
+        # Set by the control plane (TURN faults); handed to the server when it starts.
+        self.fault_hook: Callable[[str, str], int | None] | None = None
         self.client_address: tuple[str, int] | None = None
 
     def use_external(self) -> None:
@@ -34,6 +37,7 @@ class TurnService:
             TurnConfig(host=s.host, port=s.turn_port, realm=s.turn_realm, secret=s.turn_secret),
             clock=self._clock,
         )
+        server.fault_hook = self.fault_hook
         await server.start()
         self.server = server
         self.client_address = (s.turn_host or reachable_host(s.host), server.udp_address[1])

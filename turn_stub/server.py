@@ -65,6 +65,13 @@ class TurnConfig:
     sweep_interval: float = 1.0  # seconds between expiry sweeps
 
 
+# A hook that may refuse an authenticated request: called with the method ("allocate",
+# "refresh", "create_permission", "channel_bind") and the credentials' user, it returns a STUN
+# error code to answer with (401 challenges again) or None to go on. An embedding application
+# uses it to inject failures; turn_stub itself never sets one.
+FaultHook = Callable[[str, str], int | None]
+
+
 @dataclass(frozen=True)
 class Credentials:
     username: str
@@ -82,6 +89,7 @@ class TurnServer:
     def __init__(self, config: TurnConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self._clock = clock
+        self.fault_hook: FaultHook | None = None
         self._nonces = NonceIssuer(config.nonce_lifetime, clock)
         self._policy = PeerPolicy(config.allow_peers, config.deny_peers)
         # Keyed by the client's 5-tuple (see ClientLink.key); read by the UDP hot path.
@@ -225,6 +233,14 @@ class TurnServer:
         credentials = self._authenticate(message, link)
         if credentials is None:
             return
+        if self.fault_hook is not None:
+            code = self.fault_hook(stun.Method(method).name.lower(), credentials.user)
+            if code == 401:
+                self._challenge(link, message, 401)
+                return
+            if code:
+                self._error(link, message, code, credentials.key)
+                return
         unknown = _unknown_required(attributes)
         if unknown:
             self._error(

@@ -1,0 +1,90 @@
+"""The live feed: Server-Sent Events at /_emulator/events.
+
+Publishing is a put_nowait per subscriber (nothing at all without subscribers); a subscriber
+that cannot keep up loses its oldest events, never slows the emulator. Each stream is served
+by its own request handler, which ends when the client goes away (noticed within a second) or
+when the app shuts down: no task outlives its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+QUEUE_SIZE = 256
+POLL_SECONDS = 1.0  # how soon a vanished client is noticed
+KEEPALIVE_SECONDS = 15.0
+_CLOSE = object()
+
+
+class Feed:
+    def __init__(self) -> None:
+        self._subscribers: set[asyncio.Queue[Any]] = set()
+        self._sequence = 0
+        self.closed = False
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
+        if not self._subscribers:
+            return
+        self._sequence += 1
+        event = (self._sequence, kind, {"type": kind, "at": time.time(), **data})
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()  # drop the oldest: a slow reader must not hold us up
+            queue.put_nowait(event)
+
+    def close(self) -> None:
+        """End every stream (app shutdown)."""
+        self.closed = True
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(_CLOSE)
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        if self.closed:
+            return response
+        queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        self._subscribers.add(queue)
+        try:
+            await response.write(b": orga-emulator live feed\nretry: 1000\n\n")
+            idle = 0.0
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), POLL_SECONDS)
+                except TimeoutError:
+                    transport = request.transport
+                    if transport is None or transport.is_closing():
+                        break
+                    idle += POLL_SECONDS
+                    if idle >= KEEPALIVE_SECONDS:
+                        idle = 0.0
+                        await response.write(b": keepalive\n\n")
+                    continue
+                if item is _CLOSE:
+                    break
+                sequence, kind, data = item
+                idle = 0.0
+                payload = json.dumps(data, separators=(",", ":"), default=str)
+                await response.write(f"id: {sequence}\nevent: {kind}\ndata: {payload}\n\n".encode())
+        except ConnectionResetError:
+            pass  # the client went away mid-write
+        finally:
+            self._subscribers.discard(queue)
+        return response

@@ -1,0 +1,222 @@
+"""Applying fault rules and scenarios: to HTTP requests, to new sessions, to TURN requests.
+
+faults.py decides which rules apply; this module makes them happen and records each one in the
+fault journal, the live feed and (for session faults) the session itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+from emulator import errors
+from emulator.auth import api_key_id
+from emulator.control.faults import ENDPOINT_BY_PATH, HTTP, SESSION, TURN, Facts, FaultRule
+from emulator.control.plane import ControlPlane
+from emulator.control.scenarios import ScriptedResponder
+from emulator.middleware import Handler
+from emulator.sessions import RealtimeSession
+from emulator.state import AUTH_FAILURE, CONTROL, FAULT_ID, REQUEST_ID, TEST_ID
+
+# The status the journal shows for a request whose connection a fault dropped (nginx's
+# "client closed request"; nothing is sent).
+DROPPED = 499
+
+
+def record(control: ControlPlane, rule: FaultRule, target: str, **context: Any) -> dict[str, Any]:
+    entry = control.applied_faults.record(
+        {"rule": rule.id, "fault": rule.kind, "target": target, **context}
+    )
+    control.feed.publish("fault", entry)
+    return entry
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+
+def request_facts(request: web.Request) -> Facts:
+    """Who a request is from, read without verifying anything (only to match scopes)."""
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    credential = credential.strip()
+    facts = Facts(email=request.query.get("email"), test_id=request.get(TEST_ID))
+    if scheme.lower() != "bearer" or not credential:
+        return facts
+    if credential.startswith("sk_"):
+        facts.api_key_id = api_key_id(credential)
+        return facts
+    try:
+        claims = jwt.decode(credential, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return facts
+    found = Facts.from_claims(claims, facts.test_id)
+    found.email = found.email or facts.email
+    return found
+
+
+@web.middleware
+async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    endpoint = ENDPOINT_BY_PATH.get(request.path)
+    control = request.app[CONTROL]
+    if endpoint is None or not control.faults.active(HTTP):
+        return await handler(request)
+    facts = request_facts(request)
+    rules = control.faults.take(HTTP, facts, endpoint)
+    if not rules:
+        return await handler(request)
+    rule = rules[0]
+    request[FAULT_ID] = rule.id
+    record(
+        control,
+        rule,
+        "request",
+        endpoint=endpoint,
+        request_id=request[REQUEST_ID],
+        test_id=facts.test_id,
+    )
+    kind, params = rule.kind, rule.params
+    if kind == "http_status":
+        raise errors.injected(params["status"], endpoint, params["message"], params["code"])
+    if kind in ("invalid_token", "expired_token"):
+        request[AUTH_FAILURE] = f"{kind.replace('_token', '')} (fault {rule.id})"
+        raise errors.invalid_ephemeral_token()
+    if kind == "connection_reset":
+        return _drop(request)
+    # latency, slow_answer: the request is handled after the delay, if the client still waits.
+    await asyncio.sleep(params["delay_ms"] / 1000)
+    if _client_gone(request):
+        return _drop(request)  # e.g. the SDK gave up after 10 s: no session is opened
+    return await handler(request)
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Reset the connection (RST, not FIN): the client sees a reset, not an answer."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    return web.Response(status=DROPPED)  # never sent; for the access log and the journal
+
+
+# --- sessions: scenario and WebRTC faults -----------------------------------------------------
+
+_ICE_PWD = re.compile(r"^a=ice-pwd:(\S+)$", re.MULTILINE)
+_FINGERPRINT = re.compile(r"^a=fingerprint:(\S+) (\S+)$", re.MULTILINE)
+
+
+def _wrong_ice_password(sdp: str) -> str:
+    # The client's connectivity checks fail integrity at our agent, so it never nominates a
+    # pair: ICE stays in checking until the client gives up.
+    return _ICE_PWD.sub(lambda m: "a=ice-pwd:" + m.group(1)[::-1].swapcase(), sdp)
+
+
+def _wrong_fingerprint(sdp: str) -> str:
+    # ICE connects; the client's DTLS check of our certificate then fails.
+    def flip(match: re.Match[str]) -> str:
+        digest = match.group(2)
+        first = "00" if not digest.startswith("00") else "FF"
+        return f"a=fingerprint:{match.group(1)} {first}{digest[2:]}"
+
+    return _FINGERPRINT.sub(flip, sdp)
+
+
+def session_preparer(control: ControlPlane) -> Callable[[RealtimeSession], None]:
+    """The registry's on_open hook: a session's scenario and WebRTC faults."""
+
+    def prepare(session: RealtimeSession) -> None:
+        token = session.token
+        scenario = control.scenarios.for_claims(token)
+        if scenario is not None:
+            session.use_responder(ScriptedResponder(scenario, session.assistant.responder))
+            if scenario.hang_up_after_seconds is not None:
+                session.after_connected(scenario.hang_up_after_seconds, session.hang_up)
+        if not control.faults.active(SESSION):
+            return
+        facts = Facts(
+            api_key_id=token.get("api_key_id"),
+            email=token.get("email"),
+            user=session.user_id,
+            jti=token.get("jti"),
+            test_id=token.get("test_id"),
+        )
+        for rule in control.faults.take(SESSION, facts, first=False):
+            _apply_session_fault(control, session, rule)
+
+    return prepare
+
+
+def _apply_session_fault(control: ControlPlane, session: RealtimeSession, rule: FaultRule) -> None:
+    def applied(**detail: Any) -> None:
+        entry = record(
+            control,
+            rule,
+            "session",
+            conversation_id=session.conversation_id,
+            test_id=session.token.get("test_id"),
+            **detail,
+        )
+        session.record_fault({k: v for k, v in entry.items() if k != "at"})
+
+    def later(action: Callable[[], None], **detail: Any) -> None:
+        def run() -> None:
+            applied(**detail)
+            action()
+
+        session.after_connected(rule.params["after_ms"] / 1000, run)
+
+    kind, params = rule.kind, rule.params
+    if kind == "ice_never_connects":
+        session.sdp_rewrites.append(_wrong_ice_password)
+        applied()
+    elif kind == "dtls_failure":
+        session.sdp_rewrites.append(_wrong_fingerprint)
+        applied()
+    elif kind == "packet_loss":
+        # Its own generator, drawn from the seeded one: reproducible per session.
+        rng = random.Random(control.rng.random())
+        session.lose_packets(params["percent"] / 100, rng, params["direction"])
+        applied(percent=params["percent"], direction=params["direction"])
+    elif kind == "datachannel_close":
+        later(session.close_channel)
+    elif kind == "media_silent":
+        later(session.track.mute)
+    elif kind == "hangup":
+        later(session.hang_up)
+
+
+# --- TURN -------------------------------------------------------------------------------------
+
+TURN_CODES = {"turn_unauthorized": 401, "turn_no_relay": 508, "turn_quota": 486}
+
+
+def turn_hook(control: ControlPlane) -> Callable[[str, str], int | None]:
+    """turn_stub's fault_hook: an error code for an authenticated TURN request, or None."""
+
+    def hook(method: str, user: str) -> int | None:
+        if not control.faults.active(TURN):
+            return None
+        rules = control.faults.take(TURN, Facts(user=user), method)
+        if not rules:
+            return None
+        rule = rules[0]
+        code = TURN_CODES[rule.kind]
+        record(control, rule, "turn", method=method, user=user, code=code)
+        return code
+
+    return hook

@@ -1,0 +1,111 @@
+"""Bounded journals of what the emulator did: API requests, tokens, applied faults.
+
+Each record is a dict appended to a deque (or an ordered dict for tokens), so recording costs
+one append per request; filtering happens when someone reads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from typing import Any
+
+from emulator.clock import Clock
+
+REQUESTS_KEPT = 1000
+TOKENS_KEPT = 1000
+FAULTS_KEPT = 500
+
+
+def _matches(entry: dict[str, Any], filters: dict[str, str | None]) -> bool:
+    return all(value is None or entry.get(key) == value for key, value in filters.items())
+
+
+class RequestJournal:
+    """The API's requests: method, path, status, latency, conversation_id, test id, fault."""
+
+    def __init__(self, size: int = REQUESTS_KEPT) -> None:
+        self.entries: deque[dict[str, Any]] = deque(maxlen=size)
+
+    def record(self, entry: dict[str, Any]) -> None:
+        self.entries.append(entry)
+
+    def select(self, **filters: str | None) -> list[dict[str, Any]]:
+        return [e for e in self.entries if _matches(e, filters)]
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+class FaultJournal:
+    """Every fault that was applied: which rule, to what (request, session, TURN request)."""
+
+    def __init__(self, size: int = FAULTS_KEPT) -> None:
+        self.entries: deque[dict[str, Any]] = deque(maxlen=size)
+
+    def record(self, entry: dict[str, Any]) -> dict[str, Any]:
+        entry = {"at": time.time(), **entry}
+        self.entries.append(entry)
+        return entry
+
+    def select(self, **filters: str | None) -> list[dict[str, Any]]:
+        return [e for e in self.entries if _matches(e, filters)]
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+class TokenJournal:
+    """Tokens minted, and what became of them: consumed by /calls, expired, or still live.
+
+    The status is worked out when read, against the emulator's clock, so advancing the clock
+    shows tokens expiring without anything being rewritten.
+    """
+
+    def __init__(self, clock: Clock, size: int = TOKENS_KEPT) -> None:
+        self._clock = clock
+        self._size = size
+        self._tokens: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def minted(self, claims: dict[str, Any]) -> None:
+        self._tokens[claims["jti"]] = {
+            "jti": claims["jti"],
+            "email": claims.get("email"),
+            "sub": claims.get("sub"),
+            "test_id": claims.get("test_id"),
+            "iat": claims.get("iat"),
+            "exp": claims.get("exp"),
+            "consumed_at": None,
+            "conversation_id": None,
+        }
+        while len(self._tokens) > self._size:
+            self._tokens.popitem(last=False)
+
+    def consumed(self, jti: str, conversation_id: str) -> None:
+        token = self._tokens.get(jti)
+        if token is not None:
+            token["consumed_at"] = self._clock.time()
+            token["conversation_id"] = conversation_id
+
+    def status(self, token: dict[str, Any]) -> str:
+        if token["consumed_at"] is not None:
+            return "consumed"
+        return "expired" if self._clock.time() > token["exp"] else "live"
+
+    def select(self, status: str | None = None, test_id: str | None = None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for token in self._tokens.values():
+            state = self.status(token)
+            if (status is None or state == status) and (
+                test_id is None or token["test_id"] == test_id
+            ):
+                out.append({**token, "status": state})
+        return out
+
+    def clear(self) -> None:
+        self._tokens.clear()
+
+
+def by_test(entries: Iterable[dict[str, Any]], test_id: str | None) -> list[dict[str, Any]]:
+    return [e for e in entries if test_id is None or e.get("test_id") == test_id]

@@ -1,0 +1,306 @@
+"""The control plane's HTTP API under /_emulator/ (the emulator's own; not Orga's API).
+
+Open on a loopback bind; elsewhere only with --admin-token, sent as `Authorization: Bearer`
+(or `?access_token=` on GETs, for EventSource, which cannot set headers).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from emulator import errors
+from emulator.control.faults import FaultSpecError
+from emulator.control.scenarios import ScenarioError, parse, parse_text
+from emulator.netinfo import is_loopback_host
+from emulator.sessions import EndReason
+from emulator.state import CLOCK, CONTROL, SESSIONS, SETTINGS
+
+routes = web.RouteTableDef()
+PREFIX = "/_emulator"
+MAX_LIST = 1000
+
+ControlHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def require_admin(request: web.Request) -> None:
+    settings = request.app[SETTINGS]
+    if settings.admin_token:
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        given = credential.strip() if scheme.lower() == "bearer" else ""
+        if not given and request.method == "GET":
+            given = request.query.get("access_token", "")
+        if not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
+            raise errors.invalid_admin_token()
+    elif not is_loopback_host(settings.host):
+        raise errors.admin_token_required()
+
+
+def admin(handler: ControlHandler) -> ControlHandler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        require_admin(request)
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded
+
+
+async def _json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.json_invalid(str(exc)) from None
+
+
+def _limit(request: web.Request) -> int:
+    try:
+        return max(1, min(MAX_LIST, int(request.query.get("limit", MAX_LIST))))
+    except ValueError:
+        raise errors.invalid_control_request("'limit' must be a number.", "limit") from None
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+def _package_file(name: str) -> bytes:
+    return resources.files("emulator.control").joinpath(name).read_bytes()
+
+
+@routes.get(PREFIX + "/")
+async def dashboard(request: web.Request) -> web.Response:
+    """The dashboard page (it reads the API below; no data in the page itself)."""
+    return web.Response(
+        body=_package_file("dashboard.html"),
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@routes.get(PREFIX + "/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=_package_file("openapi.json"), content_type="application/json")
+
+
+# --- inspection -------------------------------------------------------------------------------
+
+
+@routes.get(PREFIX + "/sessions")
+@admin
+async def list_sessions(request: web.Request) -> web.Response:
+    """Live and recently ended sessions, newest last; ?state=live|ended, ?test_id=, ?email=."""
+    registry = request.app[SESSIONS]
+    state = request.query.get("state")
+    if state not in (None, "live", "ended"):
+        raise errors.invalid_control_request("'state' is 'live' or 'ended'.", "state")
+    found: list[dict[str, Any]] = []
+    if state != "live":
+        found += [r.summary() for r in registry.ended]
+    if state != "ended":
+        found += [s.summary() for s in registry.sessions.values()]
+    for key in ("test_id", "email"):
+        if key in request.query:
+            found = [s for s in found if s[key] == request.query[key]]
+    return web.json_response({"sessions": found[-_limit(request) :]})
+
+
+@routes.get(PREFIX + "/sessions/{conversation_id}")
+@admin
+async def inspect_session(request: web.Request) -> web.Response:
+    """A live or recently ended session's full description (RealtimeSession.describe())."""
+    conversation_id = request.match_info["conversation_id"]
+    registry = request.app[SESSIONS]
+    session = registry.get(conversation_id) or next(
+        (r for r in registry.ended if r.conversation_id == conversation_id), None
+    )
+    if session is None:
+        raise errors.session_not_found(conversation_id)
+    return web.json_response(session.describe())
+
+
+@routes.get(PREFIX + "/tokens")
+@admin
+async def list_tokens(request: web.Request) -> web.Response:
+    """Tokens minted, with status live, consumed or expired; ?status=, ?test_id=."""
+    status = request.query.get("status")
+    if status not in (None, "live", "consumed", "expired"):
+        raise errors.invalid_control_request("'status' is live, consumed or expired.", "status")
+    tokens = request.app[CONTROL].tokens.select(status, request.query.get("test_id"))
+    return web.json_response({"tokens": tokens[-_limit(request) :]})
+
+
+@routes.get(PREFIX + "/requests")
+@admin
+async def list_requests(request: web.Request) -> web.Response:
+    """The request journal; ?test_id=, ?conversation_id=, ?path=."""
+    filters = {k: request.query.get(k) for k in ("test_id", "conversation_id", "path")}
+    entries = request.app[CONTROL].requests.select(**filters)
+    return web.json_response({"requests": entries[-_limit(request) :]})
+
+
+@routes.get(PREFIX + "/events")
+@admin
+async def live_feed(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: session.started/ended, datachannel, request, fault."""
+    return await request.app[CONTROL].feed.stream(request)
+
+
+@routes.post(PREFIX + "/reset")
+@admin
+async def reset(request: web.Request) -> web.Response:
+    """Close every session (waiting until they are gone), clear journals, rules and posted
+    scenarios. The clock and the consumed-token ledger are left alone."""
+    registry = request.app[SESSIONS]
+    closed = len(registry)
+    await registry.close_all(EndReason.RESET)
+    registry.ended.clear()
+    control = request.app[CONTROL]
+    control.clear_journals()
+    control.faults.clear()
+    control.scenarios.clear()
+    return web.json_response({"closed_sessions": closed, "live_sessions": len(registry)})
+
+
+# --- determinism: the clock -------------------------------------------------------------------
+
+
+def _clock_state(request: web.Request) -> dict[str, Any]:
+    clock = request.app[CLOCK]
+    return {"now": clock.time(), "frozen": clock.frozen, "seed": request.app[CONTROL].seed}
+
+
+@routes.get(PREFIX + "/clock")
+@admin
+async def get_clock(request: web.Request) -> web.Response:
+    return web.json_response(_clock_state(request))
+
+
+@routes.post(PREFIX + "/clock")
+@admin
+async def set_clock(request: web.Request) -> web.Response:
+    """{"advance": seconds} and/or {"freeze": true|false}; token and TURN expiry follow."""
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not set(body) <= {"advance", "freeze"}:
+        raise errors.invalid_control_request("Expected {advance?: seconds, freeze?: bool}.")
+    clock = request.app[CLOCK]
+    freeze = body.get("freeze")
+    if freeze is not None and not isinstance(freeze, bool):
+        raise errors.invalid_control_request("'freeze' must be true or false.", "freeze")
+    advance = body.get("advance")
+    if advance is not None and (
+        isinstance(advance, bool) or not isinstance(advance, int | float) or advance < 0
+    ):
+        raise errors.invalid_control_request("'advance' must be seconds >= 0.", "advance")
+    if freeze is True:
+        clock.freeze()
+    if advance:
+        clock.advance(advance)
+    if freeze is False:
+        clock.unfreeze()
+    return web.json_response(_clock_state(request))
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+
+@routes.get(PREFIX + "/faults")
+@admin
+async def list_faults(request: web.Request) -> web.Response:
+    """Active rules, and the faults applied so far (?test_id= filters those)."""
+    control = request.app[CONTROL]
+    applied = control.applied_faults.select(test_id=request.query.get("test_id"))
+    return web.json_response(
+        {"rules": [r.to_json() for r in control.faults.rules()], "applied": applied}
+    )
+
+
+@routes.post(PREFIX + "/faults")
+@admin
+async def add_faults(request: web.Request) -> web.Response:
+    """One rule, a list of them, or {"rules": [...]}; all or none are added."""
+    body = await _json_body(request)
+    specs = body.get("rules") if isinstance(body, dict) and "rules" in body else body
+    specs = specs if isinstance(specs, list) else [specs]
+    faults = request.app[CONTROL].faults
+    added = []
+    try:
+        for spec in specs:
+            added.append(faults.add(spec))
+    except FaultSpecError as exc:
+        index = len(added)
+        for rule in added:
+            faults.remove(rule.id)
+        param = f"rules[{index}].{exc.param}" if len(specs) > 1 else exc.param
+        raise errors.invalid_control_request(exc.message, param) from None
+    return web.json_response({"rules": [r.to_json() for r in added]}, status=201)
+
+
+@routes.delete(PREFIX + "/faults")
+@admin
+async def clear_faults(request: web.Request) -> web.Response:
+    request.app[CONTROL].faults.clear()
+    return web.json_response({"rules": []})
+
+
+@routes.delete(PREFIX + "/faults/{rule_id}")
+@admin
+async def delete_fault(request: web.Request) -> web.Response:
+    rule_id = request.match_info["rule_id"]
+    if not request.app[CONTROL].faults.remove(rule_id):
+        raise errors.api_error(
+            404, f"No fault rule {rule_id!r}.", errors.NOT_FOUND, code="fault_not_found"
+        )
+    return web.json_response({"deleted": rule_id})
+
+
+# --- scenarios --------------------------------------------------------------------------------
+
+
+@routes.get(PREFIX + "/scenarios")
+@admin
+async def list_scenarios(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CONTROL].scenarios.to_json())
+
+
+@routes.post(PREFIX + "/scenarios")
+@admin
+async def add_scenario(request: web.Request) -> web.Response:
+    """A scenario as JSON or YAML; ?email= and/or ?test_id= scope it (else: every session).
+    Or JSON {"scenario": {...}, "email"?, "test_id"?}."""
+    raw = (await request.read()).decode("utf-8", "replace")
+    email, test_id = request.query.get("email"), request.query.get("test_id")
+    try:
+        data = json.loads(raw) if raw.strip().startswith("{") else None
+        if isinstance(data, dict) and "scenario" in data:
+            email = data.get("email", email)
+            test_id = data.get("test_id", test_id)
+            scenario = parse(data["scenario"])
+        else:
+            scenario = parse_text(raw)
+    except ScenarioError as exc:
+        raise errors.invalid_control_request(exc.message, exc.param) from None
+    except ValueError as exc:
+        raise errors.json_invalid(str(exc)) from None
+    for key, value in (("email", email), ("test_id", test_id)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise errors.invalid_control_request(f"'{key}' must be a non-empty string.", key)
+    request.app[CONTROL].scenarios.add(scenario, email=email, test_id=test_id)
+    return web.json_response({**scenario.summary(), "email": email, "test_id": test_id}, status=201)
+
+
+@routes.delete(PREFIX + "/scenarios")
+@admin
+async def clear_scenarios(request: web.Request) -> web.Response:
+    """Forget the posted scenarios (a --scenario file stays)."""
+    control = request.app[CONTROL]
+    control.scenarios.clear()
+    return web.json_response(control.scenarios.to_json())
