@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Test-Id"
 CORS_MAX_AGE = "600"
+CLIENT_CLOSED_REQUEST = 499
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 TEST_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:/\[\]-]{1,200}")
 
@@ -49,19 +51,7 @@ def make_middlewares(
 ) -> list:
     """The request middleware, then `inner` ones (whose errors it turns into JSON too)."""
 
-    @web.middleware
-    async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        request_id = request.headers.get("X-Request-Id", "")
-        if not REQUEST_ID_PATTERN.fullmatch(request_id):  # a caller's id only if log-safe
-            request_id = "req_" + uuid.uuid4().hex[:16]
-        request[REQUEST_ID] = request_id
-        test_id = request.headers.get("X-Test-Id")
-        if test_id and TEST_ID_PATTERN.fullmatch(test_id):  # only a log-safe id is kept
-            request[TEST_ID] = test_id
-        response = await _respond(request, handler, cors_origin, max_body_bytes)
-        response.headers["X-Request-Id"] = request_id
-        response.headers.update(cors_headers(request, cors_origin))
+    def finish(request: web.Request, response: web.StreamResponse, started: float) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
         access_log.info(
             "%s %s %d %.1fms conversation_id=%s%s",
@@ -74,6 +64,27 @@ def make_middlewares(
         )
         if on_response is not None:
             on_response(request, response, elapsed_ms)
+
+    @web.middleware
+    async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = request.headers.get("X-Request-Id", "")
+        if not REQUEST_ID_PATTERN.fullmatch(request_id):  # a caller's id only if log-safe
+            request_id = "req_" + uuid.uuid4().hex[:16]
+        request[REQUEST_ID] = request_id
+        test_id = request.headers.get("X-Test-Id")
+        if test_id and TEST_ID_PATTERN.fullmatch(test_id):  # only a log-safe id is kept
+            request[TEST_ID] = test_id
+        try:
+            response = await _respond(request, handler, cors_origin, max_body_bytes)
+        except asyncio.CancelledError:
+            # The client went away and the server cancels handlers on disconnect: still one
+            # log line (and journal entry), with nginx's "client closed request" status.
+            finish(request, web.Response(status=CLIENT_CLOSED_REQUEST), started)
+            raise
+        response.headers["X-Request-Id"] = request_id
+        response.headers.update(cors_headers(request, cors_origin))
+        finish(request, response, started)
         return response
 
     return [request_middleware, *inner]

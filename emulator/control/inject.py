@@ -23,13 +23,13 @@ from emulator.auth import api_key_id
 from emulator.control.faults import ENDPOINT_BY_PATH, HTTP, SESSION, TURN, Facts, FaultRule
 from emulator.control.plane import ControlPlane
 from emulator.control.scenarios import ScriptedResponder
-from emulator.middleware import Handler
+from emulator.middleware import CLIENT_CLOSED_REQUEST, Handler
 from emulator.sessions import RealtimeSession
 from emulator.state import AUTH_FAILURE, CONTROL, FAULT_ID, REQUEST_ID, TEST_ID
 
 # The status the journal shows for a request whose connection a fault dropped (nginx's
 # "client closed request"; nothing is sent).
-DROPPED = 499
+DROPPED = CLIENT_CLOSED_REQUEST
 
 
 def record(control: ControlPlane, rule: FaultRule, target: str, **context: Any) -> dict[str, Any]:

@@ -95,3 +95,51 @@ async def wait_state(client: OrgaClient, states: set[str], timeout: float) -> st
             changed.clear()
             await changed.wait()
     return client.pc.connectionState
+
+
+class FeedReader:
+    """The SSE live feed, read as a client would; `wait()` returns the first matching event."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.events: list[dict[str, Any]] = []
+        self._added = asyncio.Event()
+        self._task = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        import json
+
+        kind = None
+        async for raw in self.response.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                self.events.append({"event": kind, **json.loads(line[6:])})
+                self._added.set()
+
+    async def wait(self, match: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict:
+        seen = 0
+        async with asyncio.timeout(timeout):
+            while True:
+                for event in self.events[seen:]:
+                    if match(event):
+                        return event
+                seen = len(self.events)
+                self._added.clear()
+                await self._added.wait()
+
+    async def close(self) -> None:
+        self.response.close()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+@pytest.fixture
+async def feed(emulator) -> AsyncIterator[FeedReader]:
+    response = await emulator.http.get("/_emulator/events")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    reader = FeedReader(response)
+    yield reader
+    await reader.close()
