@@ -57,12 +57,13 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         print(f"orga-emulator: {exc}", file=sys.stderr)
         return 2
     stop = stop or asyncio.Event()
-    # Handlers first, then the line: whoever waits for the line may signal at once.
+    # Handlers first, then the line: whoever waits for the line may signal at once. The TLS
+    # hints come before it, so whoever waits for the line has them too.
     with _signals_set(stop):
-        print(startup_line(server), flush=True)
         if server.tls:
             host = reachable_host(settings.host)
             print("\n".join(client_hints(server.tls, host, server.port)), flush=True)
+        print(startup_line(server), flush=True)
         try:
             await stop.wait()
         finally:
