@@ -29,6 +29,7 @@ from turn_stub.credentials import rest_password, rest_username
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
 TURN_SECRET = "browser-suite-turn-secret"
+ADMIN = "browser-suite-admin-token"
 RELAY_PAGE = (JS_DIR / "browser" / "relay_page.html").as_uri()
 
 
@@ -36,7 +37,16 @@ RELAY_PAGE = (JS_DIR / "browser" / "relay_page.html").as_uri()
 def wide_emulator(emulator_process):
     address = primary_address()
     assert address, "this machine has no non-loopback interface address for Chromium to use"
-    emu = emulator_process("--host", "0.0.0.0", "--turn-port", "0", "--turn-secret", TURN_SECRET)
+    emu = emulator_process(
+        "--host",
+        "0.0.0.0",
+        "--turn-port",
+        "0",
+        "--turn-secret",
+        TURN_SECRET,
+        "--admin-token",
+        ADMIN,
+    )
     assert address in emu.base_url
     return emu
 
@@ -122,11 +132,10 @@ def test_the_browser_connects_through_turn(wide_emulator, relay_browser, transpo
     # The fake mic's words go up through the relay and come back as the echo.
     browser.wait_for("relay.events.find(e => e.type === 'response.output_item.done')", 20)
     assert browser.evaluate("relay.stats().then(s => s.inboundAudioPackets)") > 0
-    with urllib.request.urlopen(
-        f"{base_url}/_emulator/sessions/{call['conversation_id']}", timeout=5
-    ) as resp:
-        counters = json.load(resp)["counters"]
-    assert counters, "the server saw the call"
+    # Off loopback the control plane wants its admin token.
+    session = _request("GET", f"{base_url}/_emulator/sessions/{call['conversation_id']}", ADMIN)
+    assert session["state"] == "connected"
+    assert session["counters"]["audio_in_packets"] > 0, session["counters"]
     browser.evaluate("relay.pc.close()")
 
 
