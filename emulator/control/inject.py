@@ -116,8 +116,9 @@ def _drop(request: web.Request) -> web.Response:
 
 # --- sessions: scenario and WebRTC faults -----------------------------------------------------
 
-_ICE_PWD = re.compile(r"^a=ice-pwd:(\S+)$", re.MULTILINE)
-_FINGERPRINT = re.compile(r"^a=fingerprint:(\S+) (\S+)$", re.MULTILINE)
+# SDP lines end in CRLF.
+_ICE_PWD = re.compile(r"^a=ice-pwd:(\S+)(?=\r?$)", re.MULTILINE)
+_FINGERPRINT = re.compile(r"^a=fingerprint:(\S+) (\S+)(?=\r?$)", re.MULTILINE)
 
 
 def _wrong_ice_password(sdp: str) -> str:

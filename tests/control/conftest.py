@@ -143,3 +143,19 @@ async def feed(emulator) -> AsyncIterator[FeedReader]:
     reader = FeedReader(response)
     yield reader
     await reader.close()
+
+
+@pytest.fixture
+async def feed_of() -> AsyncIterator[Callable[[Emulator], Awaitable[FeedReader]]]:
+    """Live-feed readers for emulators a test makes itself."""
+    readers: list[FeedReader] = []
+
+    async def open_feed(emulator: Emulator) -> FeedReader:
+        response = await emulator.http.get("/_emulator/events")
+        assert response.status == 200
+        readers.append(FeedReader(response))
+        return readers[-1]
+
+    yield open_feed
+    for reader in readers:
+        await reader.close()
