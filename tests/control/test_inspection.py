@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from emulator.client import SessionConfig
 from emulator.settings import DEV_API_KEY
 
 pytestmark = pytest.mark.timeout(60)
@@ -49,8 +50,6 @@ async def test_a_session_is_described_and_attributed_to_its_test(emulator, make_
     ice = await emulator.http.get(
         "/v1/realtime/ice-config", headers={"Authorization": f"Bearer {token}"}
     )
-    from emulator.client import SessionConfig
-
     client.config = SessionConfig(token, (await ice.json())["iceServers"])
     conversation_id = await client.connect(voice="ash")
     await client.next_event("conversation.created")
