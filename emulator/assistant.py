@@ -89,7 +89,11 @@ class EchoAssistant:
         self._timers.clear()
 
     def _speaks(self) -> bool:
-        return "audio" in self._params().modalities
+        # An empty list reads as "unspecified": @orga-ai/react 1.0.5 sends `modalities: []`
+        # from a stale closure on the first mic toggle of its default flow, and an app under
+        # test must not lose the AI's voice for that. A list without "audio" mutes it.
+        modalities = self._params().modalities
+        return not modalities or "audio" in modalities
 
     def _next_turn(self, **what: Any) -> UserTurn:
         self.turns_taken += 1

@@ -111,7 +111,7 @@ async def test_session_update_can_turn_audio_back_on(make_emulator, make_client)
     client = make_client(emulator)
     mic = ToneBurstTrack()
     client.attach_microphone(mic)
-    await client.connect({"modalities": []})
+    await client.connect({"modalities": ["video"]})
     await client.event("conversation.created")
     client.send({"event": "session.update", "data": {"modalities": ["audio"]}})
     await client.event("session.updated")
@@ -131,3 +131,19 @@ async def test_video_is_counted_and_dropped_without_decoding(emulator, client):
     # Nothing waits in a remote track's queue: received media never reaches a decoder.
     for transceiver in session.pc.getTransceivers():
         assert transceiver.receiver.track._queue.qsize() == 0
+
+
+async def test_an_empty_modalities_list_keeps_the_voice(make_emulator, make_client):
+    """@orga-ai/react 1.0.5 sends `modalities: []` on its first mic toggle (a stale closure):
+    the AI must keep speaking, or the SDK's default flow is silent."""
+    emulator = await make_emulator(vad_hangover_ms=300)
+    client = make_client(emulator)
+    mic = ToneBurstTrack()
+    client.attach_microphone(mic)
+    await client.connect()
+    await client.event("conversation.created")
+    client.send({"event": "session.update", "data": {"modalities": []}})
+    updated = await client.event("session.updated")
+    assert updated["session"]["modalities"] == []
+    delay = await _first_echo_delay(client, mic)
+    assert delay < 3
