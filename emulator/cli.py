@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -56,6 +57,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     except StartupError as exc:
         print(f"orga-emulator: {exc}", file=sys.stderr)
         return 2
+    # What is loaded by now (aiortc, av, faker...) lives as long as the process: take it out of
+    # the collector's sight, so full collections stay short, and tail latency with them.
+    gc.collect()
+    gc.freeze()
     stop = stop or asyncio.Event()
     # Handlers first, then the line: whoever waits for the line may signal at once. The TLS
     # hints come before it, so whoever waits for the line has them too.
