@@ -16,7 +16,13 @@ ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": 
 
 def test_the_fixtures_are_there():
     names = {p.stem for p in OFFERS}
-    assert {"aiortc-sdk-layout", "aiortc-tracks", "safari-shaped"} <= names
+    assert {
+        "aiortc-sdk-layout",
+        "aiortc-tracks",
+        "chromium-sdk-layout",
+        "firefox-sdk-layout",
+        "safari-shaped",
+    } <= names
 
 
 @pytest.mark.parametrize("path", OFFERS, ids=[p.stem for p in OFFERS])
