@@ -25,11 +25,17 @@ class Feed:
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[Any]] = set()
         self._sequence = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.closed = False
 
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
+
+    async def wait_idle(self) -> None:
+        """Until no stream is open (each handler has finished)."""
+        await self._idle.wait()
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         if not self._subscribers:
@@ -62,6 +68,7 @@ class Feed:
             return response
         queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         self._subscribers.add(queue)
+        self._idle.clear()
         try:
             await response.write(b": orga-emulator live feed\nretry: 1000\n\n")
             idle = 0.0
@@ -87,4 +94,6 @@ class Feed:
             pass  # the client went away mid-write
         finally:
             self._subscribers.discard(queue)
+            if not self._subscribers:
+                self._idle.set()
         return response

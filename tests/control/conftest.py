@@ -115,7 +115,9 @@ class FeedReader:
             if line.startswith("event: "):
                 kind = line[7:]
             elif line.startswith("data: "):
-                self.events.append({"event": kind, **json.loads(line[6:])})
+                event = json.loads(line[6:])
+                assert event["type"] == kind  # the SSE event name is the payload's type
+                self.events.append(event)
                 self._added.set()
 
     async def wait(self, match: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict:

@@ -104,7 +104,7 @@ async def test_an_answer_later_than_the_client_waits_opens_no_session(emulator, 
                 timeout=aiohttp.ClientTimeout(total=0.3),
             )
     dropped = await feed.wait(
-        lambda e: e["event"] == "request" and e["path"] == "/v1/realtime/calls", timeout=5
+        lambda e: e["type"] == "request" and e["path"] == "/v1/realtime/calls", timeout=5
     )
     assert dropped["status"] == 499
     assert len(emulator.registry) == 0

@@ -46,7 +46,7 @@ async def test_an_answer_whose_ice_never_connects(make_emulator, make_client, fe
     await add_fault(emulator, fault="ice_never_connects", times=1)
     client = make_client(emulator)
     connecting = asyncio.ensure_future(client.connect(timeout=30))
-    ended = await feed.wait(lambda e: e["event"] == "session.ended", timeout=15)
+    ended = await feed.wait(lambda e: e["type"] == "session.ended", timeout=15)
     assert ended["end_reason"] == "ice_timeout"
     assert client.pc.iceConnectionState != "completed"
     assert client.pc.connectionState != "connected"
@@ -84,7 +84,7 @@ async def test_the_data_channel_closed_mid_session(emulator, make_client, feed):
         await closed.wait()
     assert client.channel.readyState == "closed"
     assert client.pc.connectionState == "connected"  # media stays up
-    applied = await feed.wait(lambda e: e["event"] == "fault")
+    applied = await feed.wait(lambda e: e["type"] == "fault")
     assert applied["fault"] == "datachannel_close"
     assert applied["conversation_id"] == conversation_id
     await recovers(emulator, make_client)
@@ -95,7 +95,7 @@ async def test_media_going_silent(emulator, make_client, feed):
     client = make_client(emulator)
     await client.connect()
     assert await frames_within(client, 0.2) >= 5  # the AI's track flows (silence frames)
-    await feed.wait(lambda e: e["event"] == "fault" and e["fault"] == "media_silent")
+    await feed.wait(lambda e: e["type"] == "fault" and e["fault"] == "media_silent")
     before = client.received_audio.frames
     with pytest.raises(TimeoutError):  # nothing arrives any more (a few were in flight)
         await frames_within(client, 10, timeout=1.5)
