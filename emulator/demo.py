@@ -14,7 +14,6 @@ Session inspection (`GET /_emulator/sessions/{conversation_id}`) lives in the co
 
 from __future__ import annotations
 
-import ipaddress
 from importlib import resources
 from typing import Any
 
@@ -23,6 +22,7 @@ from aiohttp import web
 from emulator import __version__, errors
 from emulator.api import ice_servers_for
 from emulator.auth import api_key_id
+from emulator.netinfo import is_loopback_host
 from emulator.settings import Settings
 from emulator.state import SETTINGS, TOKEN_JTI, TOKENS, USERS
 from emulator.users import user_id_for
@@ -43,13 +43,7 @@ def dev_endpoints_enabled(settings: Settings) -> bool:
     """`--dev-endpoints on|off`, or with `auto` only on a loopback bind (what only you reach)."""
     if settings.dev_endpoints != "auto":
         return settings.dev_endpoints == "on"
-    host = settings.host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(settings.host)
 
 
 def endpoint_index() -> dict[str, Any]:

@@ -28,6 +28,7 @@ from aiortc import (
 from aiortc.rtp import RtpPacket
 
 from emulator.aiortc_hooks import tap_receiver
+from emulator.client import DEFAULT_PARAMS
 from emulator.media import OPUS_SILENCE
 from emulator.settings import DEV_API_KEY
 from emulator.state import SESSIONS
@@ -217,16 +218,7 @@ class OrgaClient:
     ) -> tuple[int, dict[str, Any]]:
         body = {
             "offer": offer,
-            "params": {
-                "voice": "alloy",
-                "model": "orga-1-beta",
-                "temperature": 0.5,
-                "return_transcription": False,
-                "instructions": None,
-                "modalities": ["audio", "video"],
-                "history": True,
-                **(params or {}),
-            },
+            "params": {**DEFAULT_PARAMS, **(params or {})},
         }
         self.offer_sent_at = time.perf_counter()
         resp = await self.http.post(
