@@ -51,8 +51,8 @@ def _run(coro: Coroutine[Any, Any, int | None]) -> int:
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """Serve until `stop` is set or a signal arrives, then close everything within 2 s."""
-    server = EmulatorServer(settings)
     try:
+        server = EmulatorServer(settings)
         await server.start()
     except StartupError as exc:
         print(f"orga-emulator: {exc}", file=sys.stderr)
@@ -124,8 +124,8 @@ def _exec_main(argv: list[str]) -> int:
 
 async def exec_command(settings: Settings, command: list[str]) -> int:
     """Start the emulator, wait for /readyz, run `command` with ORGA_* set; return its status."""
-    server = EmulatorServer(settings)
     try:
+        server = EmulatorServer(settings)
         await server.start()
     except StartupError as exc:
         print(f"orga-emulator: {exc}", file=sys.stderr)

@@ -61,8 +61,8 @@ class RunningEmulator:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        server = EmulatorServer(self.settings)
         try:
+            server = EmulatorServer(self.settings)
             await server.start()
         except BaseException as exc:
             self._error = exc

@@ -11,7 +11,7 @@ from aiohttp import web
 from emulator.app import create_app
 from emulator.clock import Clock
 from emulator.netinfo import reachable_host
-from emulator.settings import Settings
+from emulator.settings import ConfigError, Settings
 from emulator.state import TURN
 from emulator.tls import TlsError, TlsMaterial, tls_for
 
@@ -29,7 +29,10 @@ class EmulatorServer:
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.app = create_app(settings, clock=clock)
+        try:
+            self.app = create_app(settings, clock=clock)
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from None
         self._runner = web.AppRunner(
             self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
         )

@@ -21,6 +21,10 @@ ECHO_MODES = ("turn", "live")
 DEV_ENDPOINT_MODES = ("auto", "on", "off")
 
 
+class ConfigError(ValueError):
+    """A setting that cannot be used (a scenario file that does not load, say)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"

@@ -13,7 +13,7 @@ from emulator.control.plane import ControlPlane
 from emulator.control.routes import routes
 from emulator.control.scenarios import ScenarioError, load_file
 from emulator.sessions import RealtimeSession
-from emulator.settings import Settings
+from emulator.settings import ConfigError, Settings
 from emulator.state import (
     CLOCK,
     CONTROL,
@@ -34,7 +34,7 @@ def install(app: web.Application, settings: Settings) -> ControlPlane:
         try:
             control.scenarios = type(control.scenarios)(load_file(settings.scenario))
         except ScenarioError as exc:
-            raise ValueError(
+            raise ConfigError(
                 f"--scenario {settings.scenario}: {exc.param}: {exc.message}"
             ) from None
     app[CONTROL] = control

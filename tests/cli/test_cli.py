@@ -104,3 +104,17 @@ def test_every_option_has_a_flag_and_an_env_var():
     )
     assert settings.echo_mode == "live" and settings.turn is False and settings.max_sessions == 7
     assert load_settings([], {"ORGA_EMULATOR_TURN": "false"}).turn is False
+
+
+def test_a_bad_scenario_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "scenario.json"
+    bad.write_text('{"turns": [{"delay": "soon"}]}')
+    for args in (["--scenario", str(bad)], ["--scenario", str(tmp_path / "missing.json")]):
+        result = subprocess.run(
+            [sys.executable, "-m", "emulator", "--no-turn", "--port", "0", *args],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        assert result.returncode == 2
+        assert "--scenario" in result.stderr and "Traceback" not in result.stderr
