@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
@@ -65,12 +66,15 @@ def make_middlewares(
         if on_response is not None:
             on_response(request, response, elapsed_ms)
 
+    # Unique within the process and cheap: a random prefix per app, then a counter.
+    id_prefix, id_counter = secrets.token_hex(4), itertools.count(1)
+
     @web.middleware
     async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         request_id = request.headers.get("X-Request-Id", "")
         if not REQUEST_ID_PATTERN.fullmatch(request_id):  # a caller's id only if log-safe
-            request_id = "req_" + uuid.uuid4().hex[:16]
+            request_id = f"req_{id_prefix}{next(id_counter):08x}"
         request[REQUEST_ID] = request_id
         test_id = request.headers.get("X-Test-Id")
         if test_id and TEST_ID_PATTERN.fullmatch(test_id):  # only a log-safe id is kept
