@@ -217,6 +217,8 @@ async def signed(client: Client, method: stun.Method, attributes: dict) -> stun.
     username = f"{int(time.time()) + 3600}:{client.user}"
     if not client.key:
         challenge = await transact(client.sock, request)
+        if challenge.attributes.get("ERROR-CODE", (0,))[0] == 437:
+            raise StaleFiveTuple(challenge)
         if "NONCE" not in challenge.attributes:
             raise RuntimeError(f"{method.name} challenge: {challenge}")
         client.nonce = challenge.attributes["NONCE"]
@@ -237,11 +239,24 @@ def rest_password(username: str) -> str:
     return base64.b64encode(digest).decode()
 
 
+class StaleFiveTuple(RuntimeError):
+    """The server still holds an allocation for this 5-tuple (coturn keeps released ones a
+    while, and the OS hands the port out again)."""
+
+
 async def allocate(client: Client) -> float:
     """Allocate (401 round included); return the latency in seconds."""
-    started = time.perf_counter()
-    await signed(client, stun.Method.ALLOCATE, {"REQUESTED-TRANSPORT": UDP_TRANSPORT})
-    return time.perf_counter() - started
+    for _ in range(5):
+        started = time.perf_counter()
+        try:
+            await signed(client, stun.Method.ALLOCATE, {"REQUESTED-TRANSPORT": UDP_TRANSPORT})
+        except StaleFiveTuple:
+            server = client.sock.getpeername()
+            client.sock.close()
+            client.sock = new_client(server, client.user).sock  # another local port
+            continue
+        return time.perf_counter() - started
+    raise RuntimeError("no fresh 5-tuple after 5 tries")
 
 
 async def release(client: Client) -> None:
@@ -313,10 +328,15 @@ async def measure(server: Server, peer: tuple[str, int], args: argparse.Namespac
     result = Result(server.name)
 
     # Allocate latency: sequential allocations, each with its 401 round.
+    # The sockets stay open until every sample is taken: a port the OS hands out again right
+    # after a release can still name coturn's old allocation (437 on the next Allocate).
     latencies = []
+    sampled = []
     for i in range(args.latency_samples):
         client = new_client(server.address, f"latency-{i}")
         latencies.append(await allocate(client))
+        sampled.append(client)
+    for client in sampled:
         await release(client)
     latencies.sort()
     result.allocate_p50_ms = statistics.median(latencies) * 1000
