@@ -44,6 +44,7 @@ from aiortc import (
 )
 from aiortc.rtp import RtpPacket
 
+from emulator import audio
 from emulator.aiortc_hooks import tap_receiver
 from emulator.settings import DEV_API_KEY
 
@@ -111,21 +112,8 @@ def dbov(samples: list[int]) -> int:
 def encode_opus(frames: list[list[int]]) -> list[bytes]:
     import array
 
-    codec = av.CodecContext.create("libopus", "w")
-    codec.sample_rate = SAMPLE_RATE
-    codec.layout = "mono"
-    codec.format = "s16"
-    codec.bit_rate = 32000
-    codec.time_base = fractions.Fraction(1, SAMPLE_RATE)
-    out: list[bytes] = []
-    for i, samples in enumerate(frames + [[0] * FRAME] * 4):
-        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME)
-        frame.planes[0].update(array.array("h", samples).tobytes())
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = i * FRAME
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        out.extend(bytes(p) for p in codec.encode(frame))
-    return out[: len(frames)]
+    pcm = b"".join(array.array("h", samples).tobytes() for samples in frames)
+    return list(audio.encode_opus(pcm, bit_rate=32_000))[: len(frames)]
 
 
 # --- the load client ------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import array
 import asyncio
-import fractions
 import json
 import math
 import time
@@ -32,9 +31,16 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
+from emulator.audio import (  # noqa: F401  (tone_pcm: re-exported for tests that say things)
+    FRAME_BYTES,
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    pcm_frame,
+    read_pcm,
+    tone_pcm,
+)
+
 DATA_CHANNEL_LABEL = "orga-realtime-client-events"
-SAMPLE_RATE = 48_000
-FRAME_SAMPLES = 960  # 20 ms, the SDKs' Opus packetisation
 DEFAULT_PARAMS = {
     "voice": "alloy",
     "model": "orga-1-beta",
@@ -96,44 +102,22 @@ class PcmTrack(MediaStreamTrack):
             wait = self._start + self._timestamp / SAMPLE_RATE - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)  # real-time pacing, as a microphone delivers
-        chunk = self._pcm[self._offset : self._offset + FRAME_SAMPLES * 2]
+        chunk = self._pcm[self._offset : self._offset + FRAME_BYTES]
         self._offset += len(chunk)
         if self._announce and chunk:
             self._announce = False
             self.said_at = asyncio.get_running_loop().time()
-        chunk += bytes(FRAME_SAMPLES * 2 - len(chunk))
-        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(chunk)
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._timestamp
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        return frame
+        return pcm_frame(chunk, self._timestamp)
 
 
-def tone_pcm(frequency: float = 440.0, seconds: float = 1.0, amplitude: float = 0.5) -> bytes:
-    """A sine tone as mono 16-bit PCM at 48 kHz."""
-    count = int(seconds * SAMPLE_RATE)
-    scale = amplitude * 32767
-    step = 2 * math.pi * frequency / SAMPLE_RATE
-    return array.array("h", (int(scale * math.sin(step * i)) for i in range(count))).tobytes()
+def wav_pcm(path: str | Path) -> bytes:
+    """Any audio file PyAV reads, as mono 16-bit PCM at 48 kHz (what `say()` takes)."""
+    return read_pcm(path)
 
 
 def _rms(samples: array.array) -> float:
     """RMS level of 16-bit samples, 0..1."""
     return math.sqrt(sum(s * s for s in samples) / max(1, len(samples))) / 32768
-
-
-def wav_pcm(path: str | Path) -> bytes:
-    """Any audio file PyAV reads, as mono 16-bit PCM at 48 kHz."""
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-    chunks = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(audio=0):
-            for out in resampler.resample(frame):
-                chunks.append(bytes(out.planes[0])[: out.samples * 2])
-        for out in resampler.resample(None):
-            chunks.append(bytes(out.planes[0])[: out.samples * 2])
-    return b"".join(chunks)
 
 
 # --- the client ---------------------------------------------------------------------------------

@@ -18,10 +18,8 @@ session only queues the packets. Past its last turn, a scenario answers like the
 
 from __future__ import annotations
 
-import fractions
 import json
 import math
-from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +27,11 @@ from typing import Any
 import av
 import yaml
 
+from emulator import audio
+from emulator.audio import FRAME_SAMPLES, SAMPLE_RATE, encode_opus, tone_pcm
 from emulator.media import OPUS_SILENCE
 from emulator.responder import Reply, ReplyError, Responder, UserTurn
 
-SAMPLE_RATE = 48_000
-FRAME_SAMPLES = 960  # 20 ms
 MAX_AUDIO_SECONDS = 60.0
 ECHO = "echo"
 NONE = "none"
@@ -193,51 +191,13 @@ def _audio(spec: Any, where: str, base: Path | None) -> tuple[bytes, ...] | str:
 # --- audio, encoded once ------------------------------------------------------------------------
 
 
-def tone_pcm(frequency: float, seconds: float, amplitude: float = 0.5) -> bytes:
-    step = 2 * math.pi * frequency / SAMPLE_RATE
-    scale = amplitude * 32767
-    count = int(seconds * SAMPLE_RATE)
-    return array("h", (int(scale * math.sin(step * i)) for i in range(count))).tobytes()
-
-
 def read_pcm(path: Path, where: str) -> bytes:
-    """Any file PyAV reads, as mono s16 at 48 kHz, at most MAX_AUDIO_SECONDS long."""
-    limit = int(MAX_AUDIO_SECONDS * SAMPLE_RATE * 2)
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-    chunks: list[bytes] = []
+    """The file's audio, at most MAX_AUDIO_SECONDS of it; a ScenarioError if unreadable."""
     try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(audio=0):
-                for out in resampler.resample(frame):
-                    chunks.append(bytes(out.planes[0])[: out.samples * 2])
-            for out in resampler.resample(None):
-                chunks.append(bytes(out.planes[0])[: out.samples * 2])
+        pcm = audio.read_pcm(path)
     except (OSError, av.FFmpegError) as exc:
         raise ScenarioError(where, f"Cannot read audio {path}: {exc}") from None
-    return b"".join(chunks)[:limit]
-
-
-def encode_opus(pcm: bytes) -> tuple[bytes, ...]:
-    """Mono s16 48 kHz PCM to Opus packets of 20 ms, with PyAV's libopus."""
-    codec = av.CodecContext.create("libopus", "w")
-    codec.sample_rate = SAMPLE_RATE
-    codec.layout = "mono"
-    codec.format = "s16"
-    codec.bit_rate = 48_000
-    codec.time_base = fractions.Fraction(1, SAMPLE_RATE)
-    frame_bytes = FRAME_SAMPLES * 2
-    packets: list[bytes] = []
-    for index in range(0, len(pcm), frame_bytes):
-        chunk = pcm[index : index + frame_bytes]
-        chunk += bytes(frame_bytes - len(chunk))
-        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(chunk)
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = index // 2
-        frame.time_base = codec.time_base
-        packets.extend(bytes(p) for p in codec.encode(frame))
-    packets.extend(bytes(p) for p in codec.encode(None))
-    return tuple(packets)
+    return pcm[: int(MAX_AUDIO_SECONDS * SAMPLE_RATE * 2)]
 
 
 # --- the responder ------------------------------------------------------------------------------

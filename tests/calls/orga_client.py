@@ -27,6 +27,7 @@ from aiortc import (
 )
 from aiortc.rtp import RtpPacket
 
+from emulator import audio
 from emulator.aiortc_hooks import tap_receiver
 from emulator.client import DEFAULT_PARAMS
 from emulator.media import OPUS_SILENCE
@@ -139,21 +140,7 @@ class PacketTrack(MediaStreamTrack):
 
 def encode_opus(frames: list[bytes]) -> list[bytes]:
     """Encode 20 ms s16 mono frames with libopus once, for PacketTrack."""
-    codec = av.CodecContext.create("libopus", "w")
-    codec.sample_rate = SAMPLE_RATE
-    codec.layout = "mono"
-    codec.format = "s16"
-    codec.bit_rate = 32000
-    codec.time_base = fractions.Fraction(1, SAMPLE_RATE)
-    out: list[bytes] = []
-    for i, samples in enumerate(frames + [SILENCE_SAMPLES] * 4):
-        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(samples)
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = i * FRAME_SAMPLES
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        out.extend(bytes(p) for p in codec.encode(frame))
-    return out[: len(frames)]
+    return list(audio.encode_opus(b"".join(frames), bit_rate=32_000))[: len(frames)]
 
 
 @dataclass
