@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fractions
 import json
 import os
 import random
@@ -145,26 +144,15 @@ class PacketTrack(MediaStreamTrack):
     def __init__(self, payloads: list[bytes], offset: int, peer: BenchPeer) -> None:
         super().__init__()
         self._payloads = payloads
-        self._index = offset
-        self._count = 0
+        self._offset = offset
         self._peer = peer
-        self._start: float | None = None
+        self._clock = audio.FrameClock()
 
     async def recv(self) -> av.Packet:
-        loop = asyncio.get_running_loop()
-        if self._start is None:
-            self._start = loop.time()
-        delay = self._start + self._count * 0.02 - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        payload = self._payloads[self._index % len(self._payloads)]
-        packet = av.Packet(payload)
-        packet.pts = self._count * FRAME
-        packet.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self._index += 1
-        self._count += 1
-        self._peer.on_sent(payload, loop.time())
-        return packet
+        index = await self._clock.tick()
+        payload = self._payloads[(self._offset + index) % len(self._payloads)]
+        self._peer.on_sent(payload, asyncio.get_running_loop().time())
+        return audio.opus_packet(payload, index)
 
 
 @dataclass

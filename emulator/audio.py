@@ -6,6 +6,7 @@ None of this runs per packet on the emulator's event loop: scenarios encode once
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import math
 from array import array
@@ -16,7 +17,27 @@ import av
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms, the SDKs' Opus packetisation
 FRAME_BYTES = FRAME_SAMPLES * 2
+FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+
+
+class FrameClock:
+    """Real-time pacing of 20 ms frames, as a microphone delivers them, for a track's recv()."""
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+        self._next = 0
+
+    async def tick(self) -> int:
+        """Wait until the next frame is due; return its index (0, 1, 2, ...)."""
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        delay = self._start + self._next * FRAME_SECONDS - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        index, self._next = self._next, self._next + 1
+        return index
 
 
 def tone_pcm(frequency: float = 440.0, seconds: float = 1.0, amplitude: float = 0.5) -> bytes:
@@ -50,6 +71,14 @@ def pcm_frame(chunk: bytes, pts: int) -> av.AudioFrame:
     frame.pts = pts
     frame.time_base = TIME_BASE
     return frame
+
+
+def opus_packet(payload: bytes, index: int) -> av.Packet:
+    """An encoded 20 ms packet for aiortc's sender (which only packetizes it), frame `index`."""
+    packet = av.Packet(payload)
+    packet.pts = index * FRAME_SAMPLES
+    packet.time_base = TIME_BASE
+    return packet
 
 
 def encode_opus(pcm: bytes, bit_rate: int = 48_000) -> tuple[bytes, ...]:

@@ -12,7 +12,6 @@ import array
 import asyncio
 import json
 import math
-import time
 import wave
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from emulator.audio import (  # noqa: F401  (tone_pcm: re-exported for tests tha
     FRAME_BYTES,
     FRAME_SAMPLES,
     SAMPLE_RATE,
+    FrameClock,
     pcm_frame,
     read_pcm,
     tone_pcm,
@@ -79,8 +79,7 @@ class PcmTrack(MediaStreamTrack):
         super().__init__()
         self._pcm = pcm
         self._offset = 0
-        self._start: float | None = None
-        self._timestamp = 0
+        self._clock = FrameClock()
 
     def play(self, pcm: bytes) -> None:
         """Queue more audio to say (after what is still playing)."""
@@ -95,19 +94,13 @@ class PcmTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._timestamp += FRAME_SAMPLES
-            wait = self._start + self._timestamp / SAMPLE_RATE - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)  # real-time pacing, as a microphone delivers
+        index = await self._clock.tick()
         chunk = self._pcm[self._offset : self._offset + FRAME_BYTES]
         self._offset += len(chunk)
         if self._announce and chunk:
             self._announce = False
             self.said_at = asyncio.get_running_loop().time()
-        return pcm_frame(chunk, self._timestamp)
+        return pcm_frame(chunk, index * FRAME_SAMPLES)
 
 
 def wav_pcm(path: str | Path) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import array
 import asyncio
-import fractions
 import json
 import math
 import time
@@ -36,9 +35,8 @@ from emulator.state import SESSIONS
 
 CHANNEL = "orga-realtime-client-events"
 EMAIL = "caller@example.com"
-SAMPLE_RATE = 48000
-FRAME_SAMPLES = 960  # 20 ms
-FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+SAMPLE_RATE = audio.SAMPLE_RATE
+FRAME_SAMPLES = audio.FRAME_SAMPLES
 # What an echoed packet looks like: longer than any silence frame (ours or aiortc's).
 MIN_SPEECH_PAYLOAD = 10
 
@@ -74,8 +72,7 @@ class ToneBurstTrack(MediaStreamTrack):
     def __init__(self) -> None:
         super().__init__()
         self._tone = tone_samples()
-        self._start: float | None = None
-        self._index = 0
+        self._clock = audio.FrameClock()
         self._tone_left = 0
         self._burst_pending = False
         self.burst_started: list[float] = []
@@ -85,27 +82,15 @@ class ToneBurstTrack(MediaStreamTrack):
         self._burst_pending = True
 
     async def recv(self) -> av.AudioFrame:
-        loop = asyncio.get_running_loop()
-        if self._start is None:
-            self._start = loop.time()
-        due = self._start + self._index * FRAME_SECONDS
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        index = await self._clock.tick()
+        samples = SILENCE_SAMPLES
         if self._tone_left:
             if self._burst_pending:
                 self._burst_pending = False
-                self.burst_started.append(loop.time())
-            frame.planes[0].update(self._tone)
+                self.burst_started.append(asyncio.get_running_loop().time())
+            samples = self._tone
             self._tone_left -= 1
-        else:
-            frame.planes[0].update(SILENCE_SAMPLES)
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._index * FRAME_SAMPLES
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self._index += 1
-        return frame
+        return audio.pcm_frame(samples, index * FRAME_SAMPLES)
 
 
 class PacketTrack(MediaStreamTrack):
@@ -117,25 +102,14 @@ class PacketTrack(MediaStreamTrack):
         super().__init__()
         self._payloads = payloads
         self._on_sent = on_sent
-        self._start: float | None = None
-        self._index = 0
+        self._clock = audio.FrameClock()
 
     async def recv(self) -> av.Packet:
-        loop = asyncio.get_running_loop()
-        if self._start is None:
-            self._start = loop.time()
-        due = self._start + self._index * FRAME_SECONDS
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        payload = self._payloads[self._index % len(self._payloads)]
-        packet = av.Packet(payload)
-        packet.pts = self._index * FRAME_SAMPLES
-        packet.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self._index += 1
+        index = await self._clock.tick()
+        payload = self._payloads[index % len(self._payloads)]
         if self._on_sent:
-            self._on_sent(payload, loop.time())
-        return packet
+            self._on_sent(payload, asyncio.get_running_loop().time())
+        return audio.opus_packet(payload, index)
 
 
 def encode_opus(frames: list[bytes]) -> list[bytes]:
