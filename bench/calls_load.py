@@ -42,6 +42,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtp import RtpPacket
+from proc import cpu_seconds, pinned
 
 from emulator import audio
 from emulator.aiortc_hooks import tap_receiver
@@ -50,7 +51,6 @@ from emulator.settings import DEV_API_KEY
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RATE = 48000
 FRAME = 960  # 20 ms
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 VOICED_DBOV = -50  # the emulator's default --vad-threshold-dbov
 CALLS_LOG = re.compile(r"POST /v1/realtime/calls 200 ([\d.]+)ms")
 
@@ -251,13 +251,6 @@ class BenchPeer:
 # --- servers --------------------------------------------------------------------------------
 
 
-def _pinned(core: int):
-    def pin() -> None:
-        os.sched_setaffinity(0, {core})
-
-    return pin
-
-
 def start_emulator(core: int, sessions: int, port_file: Path, mode: str) -> subprocess.Popen:
     cmd = [
         sys.executable,
@@ -281,7 +274,7 @@ def start_emulator(core: int, sessions: int, port_file: Path, mode: str) -> subp
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_pinned(core),
+        preexec_fn=pinned(core),
     )
 
 
@@ -292,7 +285,7 @@ def start_stock(core: int, port_file: Path) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_pinned(core),
+        preexec_fn=pinned(core),
     )
 
 
@@ -346,11 +339,6 @@ def _write(path: Path, text: str) -> None:
 def _read_port(path: Path) -> int | None:
     text = path.read_text().strip() if path.exists() else ""
     return int(text) if text else None
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
 async def wait_port(port_file: Path, proc: subprocess.Popen, timeout: float = 30) -> int:

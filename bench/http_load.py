@@ -22,14 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from proc import cpu_seconds, pinned
+
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "sk_orga_ai_emulator_dev_key"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -120,7 +116,7 @@ def start_emulator(server_cpu: int, log_path: Path) -> tuple[subprocess.Popen, i
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
-        preexec_fn=lambda: os.sched_setaffinity(0, {server_cpu}),
+        preexec_fn=pinned(server_cpu),
     )
     deadline = time.time() + 20
     while not port_file.exists():  # the emulator writes it once it listens

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from aioice import stun
 from aioice.turn import make_integrity_key
+from proc import cpu_seconds, pinned
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
@@ -63,9 +64,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process (all its threads)."""
-        with open(f"/proc/{self.process.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -75,10 +74,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-
-
-def pinned(core: int):
-    return lambda: os.sched_setaffinity(0, {core})
 
 
 def start_turn_stub(core: int, allocations: int) -> Server:
