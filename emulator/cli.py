@@ -49,13 +49,21 @@ def _run(coro: Coroutine[Any, Any, int | None]) -> int:
     return result or 0
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
-    """Serve until `stop` is set or a signal arrives, then close everything within 2 s."""
+async def _start(settings: Settings) -> EmulatorServer | None:
+    """A started emulator, or None once the reason it could not start is printed."""
     try:
         server = EmulatorServer(settings)
         await server.start()
     except StartupError as exc:
         print(f"orga-emulator: {exc}", file=sys.stderr)
+        return None
+    return server
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
+    """Serve until `stop` is set or a signal arrives, then close everything within 2 s."""
+    server = await _start(settings)
+    if server is None:
         return 2
     # What is loaded by now (aiortc, av, faker...) lives as long as the process: take it out of
     # the collector's sight, so full collections stay short, and tail latency with them.
@@ -124,11 +132,8 @@ def _exec_main(argv: list[str]) -> int:
 
 async def exec_command(settings: Settings, command: list[str]) -> int:
     """Start the emulator, wait for /readyz, run `command` with ORGA_* set; return its status."""
-    try:
-        server = EmulatorServer(settings)
-        await server.start()
-    except StartupError as exc:
-        print(f"orga-emulator: {exc}", file=sys.stderr)
+    server = await _start(settings)
+    if server is None:
         return 2
     try:
         print(startup_line(server), file=sys.stderr, flush=True)
