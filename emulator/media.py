@@ -9,7 +9,6 @@ per-sample audio-level loop on the event loop. Received packets never reach a de
 from __future__ import annotations
 
 import asyncio
-import fractions
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -20,11 +19,10 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 from av.packet import Packet
 
-OPUS_CLOCK_RATE = 48000
-OPUS_TIME_BASE = fractions.Fraction(1, OPUS_CLOCK_RATE)
+from emulator.audio import FRAME_SAMPLES, SAMPLE_RATE, TIME_BASE
+
 # A 20 ms CELT fullband mono frame that decodes to silence: the frame browsers send in DTX.
 OPUS_SILENCE = b"\xf8\xff\xfe"
-DEFAULT_FRAME_SAMPLES = 960  # 20 ms at 48 kHz
 
 # After a live packet, how long to wait for the next one before filling with silence: one
 # frame of jitter allowance, so silence does not interleave with a live stream.
@@ -40,7 +38,7 @@ MAX_PACING_LAG = 0.1
 def opus_packet_samples(payload: bytes) -> int:
     """The duration of an Opus packet in 48 kHz samples, from its TOC byte (RFC 6716 §3.1)."""
     if not payload:
-        return DEFAULT_FRAME_SAMPLES
+        return FRAME_SAMPLES
     toc = payload[0]
     config = toc >> 3
     if config < 12:  # SILK: 10, 20, 40, 60 ms
@@ -214,14 +212,14 @@ class AssistantAudioTrack(MediaStreamTrack):
                 payload = self._live.popleft()
                 self._counters.audio_out_speech += 1
                 now = loop.time()
-                self._next_at = now + opus_packet_samples(payload) / OPUS_CLOCK_RATE + LIVE_GAP
+                self._next_at = now + opus_packet_samples(payload) / SAMPLE_RATE + LIVE_GAP
                 break
             now = loop.time()
             if now >= self._next_at:
                 payload = self._next_paced_payload()
                 if now - self._next_at > MAX_PACING_LAG:
                     self._next_at = now
-                self._next_at += opus_packet_samples(payload) / OPUS_CLOCK_RATE
+                self._next_at += opus_packet_samples(payload) / SAMPLE_RATE
                 break
             await self._sleep_until(self._next_at)
         return payload, now
@@ -246,12 +244,12 @@ class AssistantAudioTrack(MediaStreamTrack):
     def _packet(self, payload: bytes, now: float) -> Packet:
         # RTP time follows the wall clock (a gap shows as a timestamp jump) and never goes back.
         assert self._started_at is not None
-        wall_pts = int((now - self._started_at) * OPUS_CLOCK_RATE)
+        wall_pts = int((now - self._started_at) * SAMPLE_RATE)
         pts = max(self._next_pts, wall_pts)
         self._next_pts = pts + opus_packet_samples(payload)
         packet = Packet(payload)
         packet.pts = pts
-        packet.time_base = OPUS_TIME_BASE
+        packet.time_base = TIME_BASE
         self._counters.audio_out_packets += 1
         self._counters.audio_out_bytes += len(payload)
         return packet
