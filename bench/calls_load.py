@@ -42,7 +42,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtp import RtpPacket
-from proc import cpu_seconds, pinned
+from proc import cpu_seconds, emulator_argv, pinned
 
 from emulator import audio
 from emulator.aiortc_hooks import tap_receiver
@@ -252,14 +252,8 @@ class BenchPeer:
 
 
 def start_emulator(core: int, sessions: int, port_file: Path, mode: str) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "emulator",
-        "--port",
-        "0",
-        "--port-file",
-        str(port_file),
+    cmd = emulator_argv(
+        port_file,
         "--no-turn",
         "--echo-mode",
         mode,
@@ -267,7 +261,7 @@ def start_emulator(core: int, sessions: int, port_file: Path, mode: str) -> subp
         str(sessions + 10),
         "--log-level",
         "info",
-    ]
+    )
     return subprocess.Popen(
         cmd,
         cwd=ROOT,

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from proc import cpu_seconds, pinned
+from proc import cpu_seconds, emulator_argv, pinned
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "sk_orga_ai_emulator_dev_key"
@@ -102,17 +102,7 @@ def start_emulator(server_cpu: int, log_path: Path) -> tuple[subprocess.Popen, i
     port_file = Path(tempfile.mkdtemp()) / "port"
     log = log_path.open("w")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emulator",
-            "--port",
-            "0",
-            "--port-file",
-            str(port_file),
-            "--turn-port",
-            "0",
-        ],
+        emulator_argv(port_file, "--turn-port", "0"),
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
