@@ -41,8 +41,9 @@ from emulator.audio import (  # noqa: F401  (tone_pcm: re-exported for tests tha
 )
 
 DATA_CHANNEL_LABEL = "orga-realtime-client-events"
+# What @orga-ai/core 1.1.1 sends when the app sets nothing.
 DEFAULT_PARAMS = {
-    "voice": "alloy",
+    "voice": "Sofía",
     "model": "orga-1-beta",
     "temperature": 0.5,
     "return_transcription": False,

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import __version__, errors
+from emulator import __version__, errors, voices
 from emulator.api import ice_servers_for
 from emulator.auth import api_key_id
 from emulator.netinfo import is_loopback_host
@@ -51,7 +51,7 @@ def endpoint_index() -> dict[str, Any]:
         "name": "orga-emulator",
         "version": __version__,
         "endpoints": {
-            "POST /v1/realtime/client-secrets?email=EMAIL": "API key -> ephemeral token",
+            "POST /v1/realtime/client-secrets[?email=EMAIL]": "API key -> ephemeral token",
             "GET /v1/realtime/ice-config": "ephemeral token -> STUN/TURN servers",
             "POST /v1/realtime/calls": "SDP offer -> SDP answer and conversation_id",
             "GET /healthz": "liveness",
@@ -77,6 +77,14 @@ def _prefers_json(accept: str) -> bool:
     # Browsers send text/html first; curl sends */*, which also gets the page.
     types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
     return "application/json" in types and "text/html" not in types
+
+
+@routes.get(STATIC_PREFIX + "voices.json")
+async def demo_voices(request: web.Request) -> web.Response:
+    """The voice catalogue for the page's list, and the current SDKs' default voice."""
+    return web.json_response(
+        {"default": voices.DEFAULT, "voices": [voice.to_json() for voice in voices.CATALOGUE]}
+    )
 
 
 @routes.get(STATIC_PREFIX + "{name}")

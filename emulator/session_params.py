@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from emulator import voices
+
 MODELS = ("orga-1-beta",)
-VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer")
 MODALITIES = ("audio", "video")
 TEMPERATURE_RANGE = (0.0, 1.0)
 
@@ -28,7 +29,7 @@ class SessionParams:
     """The defaults are the ones @orga-ai/core fills in when the app gives none."""
 
     model: str = "orga-1-beta"
-    voice: str = "alloy"
+    voice: str = voices.DEFAULT
     temperature: float = 0.5
     instructions: str | None = None
     modalities: tuple[str, ...] = ("audio", "video")
@@ -51,8 +52,10 @@ def _check_model(value: Any, param: str) -> str:
 
 
 def _check_voice(value: Any, param: str) -> str:
-    if value not in VOICES:
-        raise ParamError(param, f"Invalid voice {value!r}; expected one of: {', '.join(VOICES)}.")
+    if not voices.is_voice(value):
+        raise ParamError(
+            param, f"Invalid voice {value!r}; expected one of: {voices.accepted_names()}."
+        )
     return value
 
 

@@ -252,6 +252,28 @@ function endCall(finalState = "closed") {
   setState(finalState);
 }
 
+// The voice list is the emulator's catalogue: current voices by language, then the 1.0.x names;
+// the current SDKs' default is selected.
+async function loadVoices() {
+  const catalogue = await fetchJson("/_emulator/demo/voices.json");
+  const select = $("voice");
+  const groups = new Map();
+  for (const voice of catalogue.voices) {
+    const label = voice.legacy ? "1.0.x SDK names" : voice.language;
+    if (!groups.has(label)) {
+      const group = document.createElement("optgroup");
+      group.label = label;
+      groups.set(label, group);
+    }
+    const option = new Option(voice.name, voice.name, false, voice.name === catalogue.default);
+    option.title = `${voice.description} (${voice.gender}, ${voice.language})`;
+    groups.get(label).append(option);
+  }
+  select.replaceChildren(...groups.values());
+  select.value = catalogue.default;
+}
+
+loadVoices().catch((error) => showNote(`Cannot load the voices: ${error.message || error}`));
 $("start").addEventListener("click", startCall);
 $("end").addEventListener("click", () => endCall());
 $("send-update").addEventListener("click", sendSessionUpdate);

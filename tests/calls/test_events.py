@@ -53,7 +53,7 @@ async def test_defaults_when_params_are_absent(emulator, client):
     )
     session = (await client.event("session.created"))["session"]
     assert (session["voice"], session["temperature"], session["instructions"]) == (
-        "alloy",
+        "Sofía",
         0.5,
         None,
     )
