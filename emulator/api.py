@@ -26,7 +26,7 @@ from emulator.state import (
     TURN,
     USERS,
 )
-from emulator.users import user_id_for
+from emulator.users import account_user_id, user_id_for
 
 routes = web.RouteTableDef()
 
@@ -34,16 +34,20 @@ routes = web.RouteTableDef()
 @routes.post("/v1/realtime/client-secrets")
 async def create_client_secret(request: web.Request) -> web.Response:
     key = require_api_key(request, request.app[SETTINGS].api_keys)
+    key_id = api_key_id(key)
+    # `email` is optional: @orga-ai/node 1.0.1 sends none, and the token is then the account's
+    # own (the API key's owner), with no email claim.
     email = request.query.get("email")
-    if email is None:
-        raise errors.field_required("query", "email")
-    if email not in request.app[USERS]:
+    if email is not None and email not in request.app[USERS]:
         raise errors.user_not_found()
     # Tokens minted under an X-Test-Id carry it, so their sessions are attributed to the test.
     extra = {"test_id": request[TEST_ID]} if TEST_ID in request else {}
-    issued = request.app[TOKENS].mint(
-        user_id=user_id_for(email), email=email.strip(), api_key_id=api_key_id(key), **extra
-    )
+    if email is None:
+        user_id = account_user_id(key_id)
+    else:
+        email = email.strip()
+        user_id = user_id_for(email)
+    issued = request.app[TOKENS].mint(user_id=user_id, email=email, api_key_id=key_id, **extra)
     request[TOKEN_JTI] = issued.claims["jti"]
     return web.json_response(
         {"ephemeral_token": issued.token, "token_type": "bearer", "expires_at": issued.expires_at}
@@ -53,7 +57,7 @@ async def create_client_secret(request: web.Request) -> web.Response:
 @routes.get("/v1/realtime/ice-config")
 async def get_ice_config(request: web.Request) -> web.Response:
     # Checks the token without consuming it: the backend calls this before the client's /calls.
-    claims = require_ephemeral_token(request, request.app[TOKENS])
+    claims = require_ephemeral_token(request, request.app[TOKENS], errors.invalid_ice_config_token)
     return web.json_response({"iceServers": ice_servers_for(request.app, claims)})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -39,13 +40,18 @@ def bearer_token(request: web.Request) -> str:
     return credential.strip()
 
 
-def require_ephemeral_token(request: web.Request, authority: TokenAuthority) -> dict[str, Any]:
+def require_ephemeral_token(
+    request: web.Request,
+    authority: TokenAuthority,
+    invalid: Callable[[], errors.ApiError] = errors.invalid_ephemeral_token,
+) -> dict[str, Any]:
+    """The token's claims; `invalid` builds the 401 (each endpoint words it its own way)."""
     token = bearer_token(request)
     try:
         claims = authority.verify(token)
     except InvalidToken as exc:
         request[AUTH_FAILURE] = str(exc)
-        raise errors.invalid_ephemeral_token() from None
+        raise invalid() from None
     request[TOKEN_JTI] = claims["jti"]
     if TEST_ID not in request and isinstance(claims.get("test_id"), str):
         request[TEST_ID] = claims["test_id"]  # a browser's /calls carries no X-Test-Id

@@ -72,7 +72,13 @@ def invalid_credentials_scheme() -> ApiError:
 
 
 def invalid_ephemeral_token() -> ApiError:
+    """401 from /calls: `invalid_ephemeral_token` is the code the docs tell clients to react to."""
     return api_error(401, "Invalid ephemeral token", code="invalid_ephemeral_token")
+
+
+def invalid_ice_config_token() -> ApiError:
+    """401 from ice-config: the same message with `code: null`, as the docs' example shows."""
+    return api_error(401, "Invalid ephemeral token")
 
 
 def invalid_value(param: str, message: str) -> ApiError:
@@ -187,6 +193,8 @@ def injected(
     if message is None and code is None:
         if status == 401 and endpoint == "client-secrets":
             return invalid_api_key()
+        if status == 401 and endpoint == "ice-config":
+            return invalid_ice_config_token()
         if status == 401:
             return invalid_ephemeral_token()
         if status == 403:

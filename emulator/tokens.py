@@ -61,11 +61,14 @@ class TokenAuthority:
         # Told of every token minted (the control plane's token journal).
         self.on_mint: Callable[[dict[str, Any]], None] | None = None
 
-    def mint(self, *, user_id: str, email: str, api_key_id: str, **extra: Any) -> IssuedToken:
+    def mint(
+        self, *, user_id: str, api_key_id: str, email: str | None = None, **extra: Any
+    ) -> IssuedToken:
+        """A token for `user_id`; `email` is None for the account's own token (no email claim)."""
         iat = int(self._clock.time())
         claims = {
             "sub": user_id,
-            "email": email,
+            **({} if email is None else {"email": email}),
             "api_key_id": api_key_id,
             "scope": SCOPE,
             "iat": iat,

@@ -23,6 +23,12 @@ def user_id_for(email: str) -> str:
     return str(uuid.uuid5(USER_NAMESPACE, email.strip().lower()))
 
 
+@functools.lru_cache(maxsize=256)
+def account_user_id(api_key_id: str) -> str:
+    """The id of the API key's own account: the user of a token minted without an email."""
+    return str(uuid.uuid5(USER_NAMESPACE, "account:" + api_key_id))
+
+
 class UserDirectory:
     """Either an open directory (any valid email is a user) or a closed list."""
 

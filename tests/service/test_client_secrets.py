@@ -10,7 +10,7 @@ import pytest
 from service_helpers import EMAIL, SECRET, mint
 
 from emulator.settings import DEV_API_KEY, Settings
-from emulator.users import user_id_for
+from emulator.users import account_user_id, user_id_for
 
 NESTED_401 = {
     "error": {
@@ -102,14 +102,34 @@ async def test_only_configured_keys_are_accepted(make_client):
         assert resp.status == status, key
 
 
-async def test_missing_email_is_a_fastapi_422(client):
+@pytest.mark.parametrize("body", [None, b"", b"{}"])
+async def test_without_email_the_token_is_the_accounts_own(client, clock, body):
+    # @orga-ai/node 1.0.1 posts no email, with Content-Type: application/json and no body.
     resp = await client.post(
-        "/v1/realtime/client-secrets", headers={"Authorization": f"Bearer {DEV_API_KEY}"}
+        "/v1/realtime/client-secrets",
+        headers={"Authorization": f"Bearer {DEV_API_KEY}", "Content-Type": "application/json"},
+        data=body,
     )
-    assert resp.status == 422
-    assert await resp.json() == {
-        "detail": [{"loc": ["query", "email"], "msg": "Field required", "type": "missing"}]
-    }
+    assert resp.status == 200
+    token = (await resp.json())["ephemeral_token"]
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], issuer="orga-emulator")
+    assert "email" not in claims
+    assert claims["sub"] == account_user_id(claims["api_key_id"])
+    assert claims["sub"] != user_id_for(EMAIL)
+    assert claims["exp"] - claims["iat"] == 900
+    # The account's token works like any other: ICE config, then one call.
+    ice = await client.get("/v1/realtime/ice-config", headers={"Authorization": f"Bearer {token}"})
+    assert ice.status == 200
+
+
+async def test_without_email_even_a_closed_user_list_mints(make_client):
+    client = await make_client(Settings(signing_secret=SECRET, turn=False, users=("a@b.co",)))
+    auth = {"Authorization": f"Bearer {DEV_API_KEY}"}
+    assert (await client.post("/v1/realtime/client-secrets", headers=auth)).status == 200
+    resp = await client.post(
+        "/v1/realtime/client-secrets", params={"email": "other@example.com"}, headers=auth
+    )
+    assert resp.status == 404
 
 
 async def test_bad_key_is_reported_before_missing_email(client):

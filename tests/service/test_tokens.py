@@ -22,6 +22,11 @@ INVALID = {
         "code": "invalid_ephemeral_token",
     }
 }
+# ice-config's 401 is the docs' example: the same message with `code: null` (CONTRACT §2).
+INVALID_BY_PATH = {
+    "/v1/realtime/calls": INVALID,
+    "/v1/realtime/ice-config": {"error": {**INVALID["error"], "code": None}},
+}
 
 
 def _b64(data: dict) -> str:
@@ -66,7 +71,7 @@ async def test_tampered_tokens_are_refused(client, tamper, path, method):
         method, path, headers={"Authorization": f"Bearer {tamper(token)}"}, json={}
     )
     assert resp.status == 401
-    assert await resp.json() == INVALID
+    assert await resp.json() == INVALID_BY_PATH[path]
     # The real token still works: refusing a forgery consumed nothing.
     assert (await client.get("/v1/realtime/ice-config", headers=bearer(token))).status == 200
 
@@ -79,7 +84,7 @@ async def test_expiry_follows_the_clock(client, clock):
     clock.advance(1)
     resp = await client.get("/v1/realtime/ice-config", headers=bearer(token))
     assert resp.status == 401
-    assert await resp.json() == INVALID
+    assert await resp.json() == INVALID_BY_PATH["/v1/realtime/ice-config"]
 
 
 async def test_leeway_extends_validity(make_client, clock):
