@@ -2,8 +2,8 @@
 
 `turn` mode behaves like an assistant: at the end of each user turn it replays the utterance as
 its reply. `live` mode loops each packet straight back. In both, every user turn produces the
-text events (transcript if asked for, then the reply), and the session's current `modalities`
-decide whether any audio goes back.
+text events (transcript if asked for, then the reply). The session's current `modalities` decide
+whether the user's audio is taken in at all (CONTRACT: they say what the user sends).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from emulator.ids import IdFactory
 from emulator.media import AssistantAudioTrack, MediaCounters
 from emulator.responder import Reply, Responder, UserTurn
 from emulator.session_params import SessionParams
-from emulator.turns import TurnDetector, Utterance, VoiceActivityDetector
+from emulator.turns import TurnDetector, TurnPolicy, Utterance, VoiceActivityDetector
 
 
 class EchoMode(enum.Enum):
@@ -42,7 +42,7 @@ class EchoAssistant:
         params: Callable[[], SessionParams],
         send: SendEvent,
         ids: IdFactory,
-        hangover: float,
+        turns: TurnPolicy,
         vad: VoiceActivityDetector,
         hang_up: Callable[[], None] | None = None,
     ) -> None:
@@ -57,7 +57,7 @@ class EchoAssistant:
         self._params = params
         self._send = send
         self._ids = ids
-        self._turns = TurnDetector(hangover, self._on_utterance, vad)
+        self._turns = TurnDetector(turns, self._on_utterance, vad)
         self._closed = False
 
     def on_audio_rtp(self, packet: RtpPacket) -> None:
@@ -66,11 +66,11 @@ class EchoAssistant:
         counters = self._counters
         counters.audio_in_packets += 1
         counters.audio_in_bytes += len(payload)
-        if not payload or self._closed:
+        if not payload or self._closed or not self._hears_user():
             return
         if self._turns.feed(packet):
             counters.audio_in_voiced += 1
-        if self.mode is EchoMode.LIVE and self._speaks():
+        if self.mode is EchoMode.LIVE:
             self._track.forward(payload)
 
     def on_text(self, text: str) -> None:
@@ -88,10 +88,12 @@ class EchoAssistant:
             timer.cancel()
         self._timers.clear()
 
-    def _speaks(self) -> bool:
-        # An empty list reads as "unspecified": @orga-ai/react 1.0.5 sends `modalities: []`
-        # from a stale closure on the first mic toggle of its default flow, and an app under
-        # test must not lose the AI's voice for that. A list without "audio" mutes it.
+    def _hears_user(self) -> bool:
+        # `modalities` says what the user sends (the SDKs add "audio" when the mic goes on and
+        # drop it when it goes off): a list without "audio" means the user's audio is not taken
+        # in, so no turns come from it. The AI's own voice is not affected. An empty list reads
+        # as "unspecified": @orga-ai/react 1.0.5 sends `modalities: []` from a stale closure on
+        # the first mic toggle of its default flow, and its app must still be heard.
         modalities = self._params().modalities
         return not modalities or "audio" in modalities
 
@@ -133,7 +135,7 @@ class EchoAssistant:
             )
         # In live mode the user's audio already went back as it arrived.
         replayed = reply.replay_user_audio and self.mode is EchoMode.LIVE
-        audio = reply.audio if self._speaks() and not replayed else ()
+        audio = () if replayed else reply.audio
         done = self._done_callback(reply, bool(audio))
         if audio:
             self._track.play(audio, on_done=done)

@@ -7,6 +7,7 @@ issue) plug in here by implementing Responder.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,22 +62,67 @@ class SentenceSource:
         return " ".join(self._faker.sentence() for _ in range(count))
 
 
+# Emotions the real service tags replies with (`<emotion value="..."/>`).
+EMOTIONS = ("content", "happy", "curious", "calm", "surprised", "sympathetic")
+
+
+@dataclass(frozen=True)
+class Markup:
+    """The real service's inline markup in reply text: an emotion tag, and laughter."""
+
+    emotion: str | None = None
+    laughter: bool = False
+
+    @classmethod
+    def seeded(cls, seed: str) -> Markup:
+        """The same markup for the same seed (conversation and turn): runs replay identically."""
+        digest = zlib.crc32(seed.encode())
+        return cls(EMOTIONS[digest % len(EMOTIONS)], laughter=digest % 3 == 0)
+
+    def apply(self, text: str) -> str:
+        """`<emotion value="happy"/>First sentence. [laughter] The rest.`: @orga-ai/core >= 1.0.2
+        shows that as "First sentence. 😂 The rest.", older SDKs show it as it is."""
+        if self.laughter:
+            first, dot, rest = text.partition(". ")
+            text = f"{first}. [laughter] {rest}" if dot else f"{text} [laughter]"
+        if self.emotion is not None:
+            text = f'<emotion value="{self.emotion}"/>{text}'
+        return text
+
+
 class EchoResponder:
     """Replays what the user said; the words are made up, the same for the same session."""
 
     name = "echo"
 
-    def __init__(self, conversation_id: str, sentences: SentenceSource) -> None:
+    def __init__(
+        self, conversation_id: str, sentences: SentenceSource, *, markup: bool = False
+    ) -> None:
         self.conversation_id = conversation_id
+        self.markup = markup
         self._sentences = sentences
 
     def respond(self, turn: UserTurn) -> Reply:
+        text = self.decorate(self.reply_text(turn), turn)
         if turn.text is not None:
-            return Reply(transcript=turn.text, text=turn.text)
-        seed = f"{self.conversation_id}:{turn.index}"
+            return Reply(transcript=turn.text, text=text)
         audio = tuple(turn.utterance.packets) if turn.utterance else ()
-        return Reply(
-            transcript=self._sentences.sentences(seed + ":user", 1),
-            text=self._sentences.sentences(seed + ":assistant", 2),
-            audio=audio,
-        )
+        transcript = self._sentences.sentences(self._seed(turn) + ":user", 1)
+        return Reply(transcript=transcript, text=text, audio=audio)
+
+    def reply_text(self, turn: UserTurn) -> str:
+        """The reply's words, without markup: typed text comes back as it is."""
+        if turn.text is not None:
+            return turn.text
+        return self._sentences.sentences(self._seed(turn) + ":assistant", 2)
+
+    def decorate(self, text: str, turn: UserTurn, markup: Markup | bool | None = None) -> str:
+        """`text` with markup: `markup` if given (True: seeded), else as --reply-markup says."""
+        if markup is None:
+            markup = self.markup
+        if markup is True:
+            markup = Markup.seeded(self._seed(turn))
+        return markup.apply(text) if isinstance(markup, Markup) else text
+
+    def _seed(self, turn: UserTurn) -> str:
+        return f"{self.conversation_id}:{turn.index}"

@@ -40,7 +40,7 @@ from emulator.media import AssistantAudioTrack, MediaCounters, VideoCounter
 from emulator.responder import EchoResponder, Responder, SentenceSource
 from emulator.session_params import ParamError, SessionParams
 from emulator.settings import Settings
-from emulator.turns import VoiceActivityDetector
+from emulator.turns import MIN_HANGOVER, TurnPolicy, VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,15 @@ FAULT_LOG_SIZE = 64
 
 SessionObserver = Callable[[str, "RealtimeSession", dict[str, Any]], None]
 SdpRewrite = Callable[[str], str]
+
+
+def turn_policy(settings: Settings) -> TurnPolicy:
+    hangover = settings.vad_hangover_ms / 1000
+    return TurnPolicy(
+        hangover=hangover,
+        max_utterance=settings.max_utterance_ms / 1000,
+        min_hangover=min(MIN_HANGOVER, hangover),
+    )
 
 
 class SessionState(enum.Enum):
@@ -184,12 +193,12 @@ class RealtimeSession:
         self.assistant = EchoAssistant(
             mode=EchoMode(settings.echo_mode),
             track=self.track,
-            responder=EchoResponder(conversation_id, sentences),
+            responder=EchoResponder(conversation_id, sentences, markup=settings.reply_markup),
             counters=self.counters,
             params=lambda: self.params,
             send=self.send_event,
             ids=ids,
-            hangover=settings.vad_hangover_ms / 1000,
+            turns=turn_policy(settings),
             vad=VoiceActivityDetector(settings.vad_threshold_dbov),
             hang_up=self.hang_up,
         )

@@ -42,6 +42,8 @@ class Settings:
     # Calls and the echo AI.
     echo_mode: str = "turn"
     vad_hangover_ms: int = 600
+    max_utterance_ms: int = 3000
+    reply_markup: bool = False
     max_sessions: int = 100
     ice_timeout: float = 30.0
     max_session_duration: float = 1800.0
@@ -172,6 +174,20 @@ OPTIONS: tuple[Option, ...] = (
         "Silence that ends a user turn, in ms (both echo modes: turns are detected in each).",
         int,
         metavar="MS",
+    ),
+    Option(
+        "max_utterance_ms",
+        "Longest user turn, in ms: past half of it the silence that ends a turn shrinks to "
+        "200 ms, and at it the turn ends whatever the input (a tone, a fake mic's beeps). "
+        "0: silence alone ends a turn.",
+        int,
+        metavar="MS",
+    ),
+    Option(
+        "reply_markup",
+        'Reply text carries the real service\'s inline markup (<emotion value="..."/> tags, '
+        "[laughter]), which the SDKs strip since core 1.0.2.",
+        boolean=True,
     ),
     Option("max_sessions", "Concurrent sessions; beyond it /calls answers 503.", int),
     Option(

@@ -22,6 +22,8 @@ PRE_ROLL_PACKETS = 5
 TAIL_PACKETS = 5
 # The longest utterance kept (60 s of 20 ms packets); beyond it the turn ends by itself.
 MAX_UTTERANCE_PACKETS = 3000
+# The shortest silence that ends a turn, reached as an utterance nears its longest.
+MIN_HANGOVER = 0.2
 # Without an audio-level extension: an Opus packet longer than this is taken for voice.
 MIN_VOICED_PAYLOAD = 10
 
@@ -59,8 +61,44 @@ class TurnState(enum.Enum):
     SPEAKING = "speaking"
 
 
+@dataclass(frozen=True)
+class TurnPolicy:
+    """When a user turn ends: after enough silence, and never later than `max_utterance`.
+
+    The silence needed (the hangover) is `hangover` for the first half of `max_utterance`, then
+    shrinks linearly to `min_hangover` as the utterance reaches `max_utterance`, where the turn
+    ends whatever the input. Speech pauses long enough early on; synthetic input may never pause
+    for `hangover`: Chromium's default fake microphone beeps every half second, Firefox's plays an
+    endless tone, a looped recording has short gaps. A shrinking hangover ends such a turn at its
+    next gap, the cap ends a tone's. `max_utterance` 0 turns both off (silence alone ends a turn).
+    """
+
+    hangover: float = 0.6
+    max_utterance: float = 3.0
+    min_hangover: float = MIN_HANGOVER
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_hangover <= self.hangover:
+            raise ValueError("min_hangover must be > 0 and <= hangover")
+        if self.max_utterance < 0:
+            raise ValueError("max_utterance must be >= 0")
+
+    def silence_needed(self, age: float) -> float:
+        """The silence that ends a turn `age` seconds after it started."""
+        if not self.max_utterance:
+            return self.hangover
+        shrink_from = self.max_utterance / 2
+        if age <= shrink_from:
+            return self.hangover
+        progress = min(1.0, (age - shrink_from) / (self.max_utterance - shrink_from))
+        return self.hangover - (self.hangover - self.min_hangover) * progress
+
+    def too_long(self, age: float) -> bool:
+        return bool(self.max_utterance) and age >= self.max_utterance
+
+
 class TurnDetector:
-    """Cuts the user's audio into turns: a turn ends after `hangover` seconds without voice.
+    """Cuts the user's audio into turns by its TurnPolicy.
 
     The end is noticed by a timer, not by the next packet, so it also ends when the client stops
     sending (a muted mic sends nothing at all).
@@ -68,11 +106,11 @@ class TurnDetector:
 
     def __init__(
         self,
-        hangover: float,
+        policy: TurnPolicy,
         on_turn: Callable[[Utterance], None],
         vad: VoiceActivityDetector | None = None,
     ) -> None:
-        self.hangover = hangover
+        self.policy = policy
         self.state = TurnState.LISTENING
         self._on_turn = on_turn
         self._vad = vad or VoiceActivityDetector()
@@ -98,7 +136,9 @@ class TurnDetector:
             utterance.voiced += 1
             self._last_voiced_at = self._loop.time()
             self._last_voiced_index = len(utterance.packets)
-        if len(utterance.packets) >= MAX_UTTERANCE_PACKETS:
+        if len(utterance.packets) >= MAX_UTTERANCE_PACKETS or self.policy.too_long(
+            self._loop.time() - utterance.started_at
+        ):
             self._end_turn()
         return voiced
 
@@ -113,19 +153,25 @@ class TurnDetector:
         self._utterance = Utterance(packets=list(self._pre_roll), started_at=now)
         self._pre_roll.clear()
         self._last_voiced_at = now
-        self._arm(now + self.hangover)
+        self._arm(now + self.policy.hangover)
 
     def _arm(self, when: float) -> None:
         self._timer = self._loop.call_at(when, self._check)
 
     def _check(self) -> None:
         # One timer per hangover period rather than one per packet: re-armed for what is left.
+        # The silence needed only shrinks with age, so waiting for today's need is never late
+        # by more than the shrink over that wait.
         self._timer = None
         if self.state is not TurnState.SPEAKING:
             return
-        due = self._last_voiced_at + self.hangover
-        if self._loop.time() >= due:
+        now = self._loop.time()
+        age = now - self._utterance.started_at
+        due = self._last_voiced_at + self.policy.silence_needed(age)
+        if now >= due or self.policy.too_long(age):
             self._end_turn()
+        elif self.policy.max_utterance:
+            self._arm(min(due, self._utterance.started_at + self.policy.max_utterance))
         else:
             self._arm(due)
 

@@ -30,7 +30,7 @@ import yaml
 from emulator import audio
 from emulator.audio import FRAME_SAMPLES, SAMPLE_RATE, encode_opus, tone_pcm
 from emulator.media import OPUS_SILENCE
-from emulator.responder import Reply, ReplyError, Responder, UserTurn
+from emulator.responder import EchoResponder, Markup, Reply, ReplyError, UserTurn
 
 MAX_AUDIO_SECONDS = 60.0
 ECHO = "echo"
@@ -52,6 +52,7 @@ class ScriptedTurn:
     delay: float = 0.0
     error: ReplyError | None = None
     hang_up: bool = False
+    markup: Markup | bool | None = None  # None: as --reply-markup says
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def parse(data: Any, base: Path | None = None, name: str = "scenario") -> Scenar
 def _turn(data: Any, where: str, base: Path | None) -> ScriptedTurn:
     if not isinstance(data, dict):
         raise ScenarioError(where, "A turn must be an object.")
-    known = {"transcript", "reply", "audio", "delay_ms", "error", "hang_up"}
+    known = {"transcript", "reply", "audio", "delay_ms", "error", "hang_up", "markup"}
     unknown = set(data) - known
     if unknown:
         raise ScenarioError(where, f"Unknown field(s) {sorted(unknown)}; known: {sorted(known)}.")
@@ -149,6 +150,7 @@ def _turn(data: Any, where: str, base: Path | None) -> ScriptedTurn:
             error.get("message", "The scenario sent an error."),
         )
     return ScriptedTurn(
+        markup=_markup(data.get("markup"), f"{where}.markup"),
         transcript=data.get("transcript"),
         reply=data.get("reply"),
         audio=_audio(data.get("audio", ECHO), f"{where}.audio", base),
@@ -156,6 +158,23 @@ def _turn(data: Any, where: str, base: Path | None) -> ScriptedTurn:
         error=reply_error,
         hang_up=bool(data.get("hang_up", False)),
     )
+
+
+def _markup(spec: Any, where: str) -> Markup | bool | None:
+    """true (seeded markup), false (none, whatever --reply-markup says) or
+    {emotion: "happy", laughter: true}; absent: as --reply-markup says."""
+    if spec is None or isinstance(spec, bool):
+        return spec
+    if not isinstance(spec, dict) or not set(spec) <= {"emotion", "laughter"}:
+        raise ScenarioError(where, "'markup' is true, false or {emotion, laughter}.")
+    emotion, laughter = spec.get("emotion"), spec.get("laughter", False)
+    if emotion is not None and (
+        not isinstance(emotion, str) or not emotion.isascii() or not emotion.isalpha()
+    ):
+        raise ScenarioError(where + ".emotion", "must be a word, e.g. 'happy'.")
+    if not isinstance(laughter, bool):
+        raise ScenarioError(where + ".laughter", "must be true or false.")
+    return Markup(emotion, laughter)
 
 
 def _audio(spec: Any, where: str, base: Path | None) -> tuple[bytes, ...] | str:
@@ -206,7 +225,7 @@ def read_pcm(path: Path, where: str) -> bytes:
 class ScriptedResponder:
     """Answers turn N with the scenario's turn N; past the script, like the echo AI."""
 
-    def __init__(self, scenario: Scenario, echo: Responder) -> None:
+    def __init__(self, scenario: Scenario, echo: EchoResponder) -> None:
         self.scenario = scenario
         self.name = f"scenario:{scenario.name}"
         self._echo = echo  # the session's echo responder: its words past the script
@@ -225,13 +244,17 @@ class ScriptedResponder:
             audio, own = scripted.audio, True
         return Reply(
             transcript=scripted.transcript or echoed.transcript,
-            text=scripted.reply if scripted.reply is not None else echoed.text,
+            text=self._text(scripted, turn),
             audio=tuple(audio),
             delay=scripted.delay,
             error=scripted.error,
             hang_up=hang_up or scripted.hang_up,
             replay_user_audio=not own,
         )
+
+    def _text(self, scripted: ScriptedTurn, turn: UserTurn) -> str:
+        text = scripted.reply if scripted.reply is not None else self._echo.reply_text(turn)
+        return self._echo.decorate(text, turn, scripted.markup)
 
 
 # --- which scenario a session gets -------------------------------------------------------------

@@ -87,23 +87,42 @@ async def test_a_microphone_attached_after_connecting_is_heard(emulator, client)
 
 
 @pytest.mark.parametrize("mode", ["turn", "live"])
-async def test_without_audio_modality_no_audio_reply_but_text_events(
+async def test_without_audio_modality_the_users_audio_is_not_taken_in(
     make_emulator, make_client, mode
 ):
+    # CONTRACT §5 (revised): `modalities` says what the user sends. Without "audio" the
+    # service does not take the user's audio in: no voice counted, no turn, no echo.
     emulator = await make_emulator(echo_mode=mode, vad_hangover_ms=300)
     client = make_client(emulator)
     mic = ToneBurstTrack()
     client.attach_microphone(mic)
     await client.connect({"modalities": ["video"], "return_transcription": True})
     await client.event("conversation.created")
+    session = registry(emulator).sessions[client.conversation_id]
     mic.burst(BURST_FRAMES)
-    done = await client.event("response.output_item.done")
-    # In turn mode a reply's audio is played before its done event; in live mode it would
-    # have come back during the burst: either way, it would be here by now.
-    assert done["text"]
-    await client.event("conversation.item.input_audio_transcription.completed")
+    # Packets are counted (and dropped) as they arrive, so once the burst is in, any turn it
+    # started would show: a voiced count, a detector out of LISTENING.
+    received = session.counters.audio_in_packets + BURST_FRAMES
+    await client.until(lambda: session.counters.audio_in_packets >= received, 15, "the burst")
+    assert session.counters.audio_in_voiced == 0
+    assert session.assistant.turns_taken == 0
     assert client.received.speech() == []
-    assert registry(emulator).sessions[client.conversation_id].counters.audio_out_speech == 0
+    assert not [e for e in client.events if e.get("type") == "response.output_item.done"]
+
+
+async def test_a_reply_under_way_keeps_its_voice_when_the_mic_goes_off(make_emulator, make_client):
+    emulator = await make_emulator(echo_mode="turn", vad_hangover_ms=300)
+    client = make_client(emulator)
+    mic = ToneBurstTrack()
+    client.attach_microphone(mic)
+    await client.connect({"modalities": ["audio"]})
+    await client.event("conversation.created")
+    mic.burst(BURST_FRAMES)
+    # The turn ends; as its reply starts playing, the user turns the mic off.
+    await client.until(lambda: client.received.speech(), 15, "the reply's first packets")
+    client.send({"event": "session.update", "data": {"modalities": ["video"]}})
+    await client.event("response.output_item.done")
+    assert BURST_FRAMES <= len(client.received.speech()) <= BURST_FRAMES + 12
 
 
 async def test_session_update_can_turn_audio_back_on(make_emulator, make_client):
@@ -142,7 +161,6 @@ async def test_an_empty_modalities_list_keeps_the_voice(make_emulator, make_clie
     client.attach_microphone(mic)
     await client.connect()
     await client.event("conversation.created")
-    client.send({"event": "session.update", "data": {"modalities": []}})
     updated = await client.event("session.updated")
     assert updated["session"]["modalities"] == []
     delay = await _first_echo_delay(client, mic)
