@@ -21,6 +21,6 @@ ENV ORGA_EMULATOR_HOST=0.0.0.0 \
 EXPOSE 8787 3478/udp 3478/tcp
 
 HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=5 \
-    CMD ["python", "-m", "emulator.healthcheck"]
+    CMD ["python", "-m", "emulator.process.healthcheck"]
 
 CMD ["orga-emulator"]

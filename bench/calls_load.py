@@ -44,9 +44,9 @@ from aiortc import (
 from aiortc.rtp import RtpPacket
 from proc import cpu_seconds, emulator_argv, pinned
 
-from emulator import audio
-from emulator.aiortc_hooks import tap_receiver
-from emulator.settings import DEV_API_KEY
+from emulator.config import DEV_API_KEY
+from emulator.rtc import audio
+from emulator.rtc.aiortc_hooks import tap_receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RATE = 48000

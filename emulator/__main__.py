@@ -1,3 +1,3 @@
-from emulator.cli import main
+from emulator.process.cli import main
 
 raise SystemExit(main())

@@ -6,16 +6,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from emulator.api import routes
-from emulator.clock import Clock
+from emulator.config import Settings
 from emulator.control.inject import fault_middleware
 from emulator.control.setup import install, record_request
-from emulator.demo import routes as demo_routes
-from emulator.ids import IdFactory
-from emulator.middleware import make_middlewares
-from emulator.sessions import SessionRegistry
-from emulator.settings import Settings
-from emulator.state import (
+from emulator.demo.routes import routes as demo_routes
+from emulator.http.keys import (
     CLOCK,
     IDS,
     LEDGER,
@@ -27,9 +22,14 @@ from emulator.state import (
     USERS,
     Readiness,
 )
-from emulator.tokens import TokenAuthority, TokenLedger
-from emulator.turn import TurnService
-from emulator.users import UserDirectory
+from emulator.http.middleware import make_middlewares
+from emulator.http.routes import routes
+from emulator.identity.clock import Clock
+from emulator.identity.ids import IdFactory
+from emulator.identity.tokens import TokenAuthority, TokenLedger
+from emulator.identity.users import UserDirectory
+from emulator.rtc.relay import TurnService
+from emulator.rtc.session import SessionRegistry
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:

@@ -3,7 +3,7 @@
 Everything under /_emulator/ except the demo page's helpers (emulator/demo.py). It is the
 emulator's own addition, not part of Orga's API. One module per concept:
 
-- plane.py: the state (ControlPlane), hung off the app as emulator.state.CONTROL;
+- plane.py: the state (ControlPlane), hung off the app as emulator.http.keys.CONTROL;
 - journal.py: requests, tokens and applied faults, bounded;
 - faults.py: the rule format and matching; inject.py: applying rules (HTTP middleware, the
   session hook, turn_stub's fault hook);
@@ -11,5 +11,5 @@ emulator's own addition, not part of Orga's API. One module per concept:
 - routes.py: the HTTP API; openapi.json documents it; dashboard.html shows it;
 - setup.py: install() connects all this to the app.
 
-This package's __init__ imports nothing: emulator.state imports plane.py.
+This package's __init__ imports nothing: emulator.http.keys imports plane.py.
 """

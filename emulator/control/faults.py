@@ -21,7 +21,7 @@ from typing import Any
 
 import jwt
 
-from emulator.users import user_id_for
+from emulator.identity.users import user_id_for
 
 HTTP = "http"
 SESSION = "session"
@@ -197,7 +197,9 @@ def parse_rule(spec: Any, rule_id: str) -> FaultRule:
         if not isinstance(value, str) or not value:
             raise FaultSpecError(key, f"'{key}' must be a non-empty string.")
         if key == "api_key":
-            from emulator.auth import api_key_id  # auth imports the app's state, which imports us
+            from emulator.http.auth import (
+                api_key_id,  # auth imports the app's state, which imports us
+            )
 
             scope["api_key_id"] = api_key_id(value)
         elif key == "email":

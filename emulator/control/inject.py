@@ -18,14 +18,14 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from emulator import errors
-from emulator.auth import api_key_id
 from emulator.control.faults import ENDPOINT_BY_PATH, HTTP, SESSION, TURN, Facts, FaultRule
 from emulator.control.plane import ControlPlane
 from emulator.control.scenarios import ScriptedResponder
-from emulator.middleware import CLIENT_CLOSED_REQUEST, Handler
-from emulator.sessions import RealtimeSession
-from emulator.state import AUTH_FAILURE, CONTROL, FAULT_ID, REQUEST_ID, TEST_ID
+from emulator.http import errors
+from emulator.http.auth import api_key_id
+from emulator.http.keys import AUTH_FAILURE, CONTROL, FAULT_ID, REQUEST_ID, TEST_ID
+from emulator.http.middleware import CLIENT_CLOSED_REQUEST, Handler
+from emulator.rtc.session import RealtimeSession
 
 # The status the journal shows for a request whose connection a fault dropped (nginx's
 # "client closed request"; nothing is sent).

@@ -11,7 +11,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any
 
-from emulator.clock import Clock
+from emulator.identity.clock import Clock
 
 REQUESTS_KEPT = 1000
 TOKENS_KEPT = 1000

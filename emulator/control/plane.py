@@ -1,15 +1,15 @@
-"""The control plane's state, in one object hung off the app (emulator.state.CONTROL)."""
+"""The control plane's state, in one object hung off the app (emulator.http.keys.CONTROL)."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
 
-from emulator.clock import Clock
 from emulator.control.faults import FaultBook
 from emulator.control.feed import Feed
 from emulator.control.journal import FaultJournal, RequestJournal, TokenJournal
 from emulator.control.scenarios import ScenarioBook
+from emulator.identity.clock import Clock
 
 
 @dataclass

@@ -14,12 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import errors
 from emulator.control.faults import FaultSpecError
 from emulator.control.scenarios import ScenarioError, parse, parse_text
-from emulator.netinfo import is_loopback_host
-from emulator.sessions import EndReason
-from emulator.state import CLOCK, CONTROL, SESSIONS, SETTINGS
+from emulator.http import errors
+from emulator.http.keys import CLOCK, CONTROL, SESSIONS, SETTINGS
+from emulator.net import is_loopback_host
+from emulator.rtc.session import EndReason
 
 routes = web.RouteTableDef()
 PREFIX = "/_emulator"

@@ -27,10 +27,10 @@ from typing import Any
 import av
 import yaml
 
-from emulator import audio
-from emulator.audio import FRAME_SAMPLES, SAMPLE_RATE, encode_opus, tone_pcm
-from emulator.media import OPUS_SILENCE
-from emulator.responder import EchoResponder, Markup, Reply, ReplyError, UserTurn
+from emulator.ai.responder import EchoResponder, Markup, Reply, ReplyError, UserTurn
+from emulator.rtc import audio
+from emulator.rtc.audio import FRAME_SAMPLES, SAMPLE_RATE, encode_opus, tone_pcm
+from emulator.rtc.media import OPUS_SILENCE
 
 MAX_AUDIO_SECONDS = 60.0
 ECHO = "echo"

@@ -8,13 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.config import ConfigError, Settings
 from emulator.control.inject import session_preparer, turn_hook
 from emulator.control.plane import ControlPlane
 from emulator.control.routes import routes
 from emulator.control.scenarios import ScenarioError, load_file
-from emulator.sessions import RealtimeSession
-from emulator.settings import ConfigError, Settings
-from emulator.state import (
+from emulator.http.keys import (
     CLOCK,
     CONTROL,
     CONVERSATION_ID,
@@ -25,6 +24,7 @@ from emulator.state import (
     TOKENS,
     TURN,
 )
+from emulator.rtc.session import RealtimeSession
 
 
 def install(app: web.Application, settings: Settings) -> ControlPlane:

@@ -17,8 +17,8 @@ import pytest
 from browser import JS_DIR, Browser, require_browser_tools
 from cryptography import x509
 
-from emulator.settings import DEV_API_KEY
-from emulator.tls import CA_FILE, CERT_FILE, spki_sha256
+from emulator.config import DEV_API_KEY
+from emulator.process.tls import CA_FILE, CERT_FILE, spki_sha256
 
 BACKEND_STARTUP_TIMEOUT = 30.0
 USER_EMAIL = "browser@example.com"

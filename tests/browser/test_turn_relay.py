@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from browser import JS_DIR, Browser
 
-from emulator.netinfo import primary_address
-from emulator.settings import DEV_API_KEY
+from emulator.config import DEV_API_KEY
+from emulator.net import primary_address
 from turn_stub.credentials import rest_password, rest_username
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]

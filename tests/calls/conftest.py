@@ -8,7 +8,7 @@ import pytest
 from orga_client import OrgaClient
 
 from emulator.app import create_app
-from emulator.settings import Settings
+from emulator.config import Settings
 
 
 @pytest.fixture

@@ -26,12 +26,12 @@ from aiortc import (
 )
 from aiortc.rtp import RtpPacket
 
-from emulator import audio
-from emulator.aiortc_hooks import tap_receiver
-from emulator.client import DEFAULT_PARAMS
-from emulator.media import OPUS_SILENCE
-from emulator.settings import DEV_API_KEY
-from emulator.state import SESSIONS
+from emulator.config import DEV_API_KEY
+from emulator.http.keys import SESSIONS
+from emulator.rtc import audio
+from emulator.rtc.aiortc_hooks import tap_receiver
+from emulator.rtc.media import OPUS_SILENCE
+from emulator.testing.client import DEFAULT_PARAMS
 
 CHANNEL = "orga-realtime-client-events"
 EMAIL = "caller@example.com"

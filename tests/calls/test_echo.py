@@ -7,7 +7,7 @@ import pytest
 from aiortc import VideoStreamTrack
 from orga_client import PacketTrack, ToneBurstTrack, encode_opus, registry, tone_samples
 
-from emulator.media import OPUS_SILENCE
+from emulator.rtc.media import OPUS_SILENCE
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -161,6 +161,7 @@ async def test_an_empty_modalities_list_keeps_the_voice(make_emulator, make_clie
     client.attach_microphone(mic)
     await client.connect()
     await client.event("conversation.created")
+    client.send({"event": "session.update", "data": {"modalities": []}})
     updated = await client.event("session.updated")
     assert updated["session"]["modalities"] == []
     delay = await _first_echo_delay(client, mic)

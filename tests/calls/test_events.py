@@ -155,8 +155,8 @@ async def test_a_user_turn_gives_a_transcript_when_asked_then_the_reply(
 
 
 async def test_replies_are_deterministic_per_conversation_and_turn(emulator):
-    from emulator.responder import EchoResponder, UserTurn
-    from emulator.turns import Utterance
+    from emulator.ai.responder import EchoResponder, UserTurn
+    from emulator.ai.vad import Utterance
 
     sentences = registry(emulator)._sentences
     one = EchoResponder("conv_a", sentences)

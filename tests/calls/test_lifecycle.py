@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from orga_client import OrgaClient, ToneBurstTrack, registry
 
-from emulator.sessions import EndReason, SessionState
-from emulator.state import CLOCK, LEDGER
+from emulator.http.keys import CLOCK, LEDGER
+from emulator.rtc.session import EndReason, SessionState
 
 HERE = Path(__file__).parent
 
@@ -63,7 +63,7 @@ async def test_a_client_closing_ends_its_session(emulator, client):
 
 
 async def test_one_log_line_at_start_and_one_at_end(emulator, client, caplog):
-    caplog.set_level(logging.INFO, logger="emulator.sessions")
+    caplog.set_level(logging.INFO, logger="emulator.rtc.session")
     mic = ToneBurstTrack()
     client.attach_microphone(mic)
     await client.connect()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from current_sdks import require_sdk_source
 
+from emulator.ai.responder import EchoResponder, Markup, SentenceSource, UserTurn
+from emulator.config import Settings
 from emulator.control.scenarios import ScenarioError, ScriptedResponder, parse
-from emulator.responder import EchoResponder, Markup, SentenceSource, UserTurn
-from emulator.settings import Settings
 
 JS = Path(__file__).resolve().parents[1] / "js"
 TAG = '<emotion value="'

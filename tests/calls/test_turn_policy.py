@@ -1,11 +1,11 @@
-"""When a user turn ends (emulator.turns.TurnPolicy), as arithmetic. Real calls with
+"""When a user turn ends (emulator.ai.vad.TurnPolicy), as arithmetic. Real calls with
 microphones that never pause long enough are in tests/speech/test_fake_microphones.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from emulator.turns import MIN_HANGOVER, TurnPolicy
+from emulator.ai.vad import MIN_HANGOVER, TurnPolicy
 
 
 def test_the_hangover_holds_for_half_the_longest_utterance_then_shrinks():

@@ -10,7 +10,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from emulator.settings import DEV_API_KEY, OPTIONS, load_settings
+from emulator.config import DEV_API_KEY, OPTIONS, load_settings
 
 
 def _get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, dict]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator.settings import options_table
+from emulator.config import options_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -14,7 +14,7 @@ def test_configuration_table_matches_the_cli():
     start = text.index("<!-- options:start -->") + len("<!-- options:start -->")
     end = text.index("<!-- options:end -->")
     assert text[start:end].strip() == options_table(), (
-        "README's table is stale: regenerate it with `python -m emulator.settings`"
+        "README's table is stale: regenerate it with `python -m emulator.config`"
     )
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emulator.settings import OPTIONS as EMULATOR_OPTIONS
-from emulator.settings import build_parser as emulator_parser
+from emulator.config import OPTIONS as EMULATOR_OPTIONS
+from emulator.config import build_parser as emulator_parser
 from turn_stub.cli import OPTIONS as TURN_OPTIONS
 from turn_stub.cli import build_parser as turn_parser
 
@@ -36,7 +36,7 @@ PARSERS = {
     "orga-turn-stub": (lambda env: turn_parser(env), {o.env for o in TURN_OPTIONS}),
 }
 HEALTHCHECK_MODULES = {
-    "orga-emulator": "emulator.healthcheck",
+    "orga-emulator": "emulator.process.healthcheck",
     "orga-turn-stub": "turn_stub.healthcheck",
 }
 
@@ -115,7 +115,7 @@ def test_dockerfile_is_slim_non_root_and_checks_readyz_on_the_configured_port():
     assert re.fullmatch(r"python:3\.1[1-9]-slim", directives["FROM"][0])
     user = directives["USER"][-1]
     assert user not in ("root", "0")
-    assert "emulator.healthcheck" in directives["HEALTHCHECK"][0]
+    assert "emulator.process.healthcheck" in directives["HEALTHCHECK"][0]
     assert directives["CMD"][-1] == '["orga-emulator"]'
     env = " ".join(directives["ENV"])
     assert "ORGA_EMULATOR_PORT=8787" in env and "ORGA_EMULATOR_HOST=0.0.0.0" in env

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from aiortc.sdp import SessionDescription
 
-from emulator.client import OrgaClient, tone_pcm
-from emulator.netinfo import primary_address
-from emulator.settings import Settings, load_settings
+from emulator.config import Settings, load_settings
+from emulator.net import primary_address
+from emulator.testing.client import OrgaClient, tone_pcm
 
 PORTS = (41000, 41009)
 
@@ -55,7 +55,7 @@ async def test_candidates_use_the_range_and_the_advertised_address(orga_emulator
 
 async def test_the_advertised_address_replaces_the_bound_one(aiohttp_client):
     from emulator.app import create_app
-    from emulator.settings import DEV_API_KEY
+    from emulator.config import DEV_API_KEY
 
     app = create_app(Settings(turn=False, advertised_ip="203.0.113.7", rtc_ports="41010-41019"))
     client = await aiohttp_client(app)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from emulator.app import create_app
-from emulator.client import OrgaClient
-from emulator.settings import DEV_API_KEY, Settings
-from emulator.state import SESSIONS
+from emulator.config import DEV_API_KEY, Settings
+from emulator.http.keys import SESSIONS
+from emulator.testing.client import OrgaClient
 
 
 @dataclass
@@ -73,7 +73,7 @@ async def emulator(make_emulator) -> Emulator:
 
 @pytest.fixture
 async def make_client() -> AsyncIterator[Callable[..., OrgaClient]]:
-    """SDK-like clients (emulator.client.OrgaClient); all hung up at the end."""
+    """SDK-like clients (emulator.testing.client.OrgaClient); all hung up at the end."""
     clients: list[OrgaClient] = []
 
     def make(emulator: Emulator, email: str = "tester@example.com") -> OrgaClient:

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from emulator.app import create_app
-from emulator.server import EmulatorServer
-from emulator.settings import Settings
-from emulator.state import CONTROL
+from emulator.config import Settings
+from emulator.http.keys import CONTROL
+from emulator.process.server import EmulatorServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.settings import DEV_API_KEY
+from emulator.config import DEV_API_KEY
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,8 +36,8 @@ async def _run(emulator, make_client) -> dict:
     created = await client.next_event("session.created")
     conversation = await client.next_event("conversation.created")
     session = emulator.registry.sessions[conversation_id]
-    from emulator.responder import UserTurn
-    from emulator.turns import Utterance
+    from emulator.ai.responder import UserTurn
+    from emulator.ai.vad import Utterance
 
     words = session.assistant.responder.respond(UserTurn(1, Utterance()))
     tokens = (await emulator.control("GET", "/tokens"))["tokens"]

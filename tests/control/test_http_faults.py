@@ -7,8 +7,8 @@ import time
 import aiohttp
 import pytest
 
-from emulator.client import OrgaHTTPError
-from emulator.settings import DEV_API_KEY
+from emulator.config import DEV_API_KEY
+from emulator.testing.client import OrgaHTTPError
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.client import SessionConfig
-from emulator.settings import DEV_API_KEY
+from emulator.config import DEV_API_KEY
+from emulator.testing.client import SessionConfig
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import wait_state
 
-from emulator.client import SessionConfig, tone_pcm
 from emulator.control.scenarios import load_file
+from emulator.testing.client import SessionConfig, tone_pcm
 
 pytestmark = pytest.mark.timeout(60)
 

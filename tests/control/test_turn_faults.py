@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from aiortc import RTCConfiguration, RTCIceTransportPolicy, RTCPeerConnection
 
-from emulator.client import _ice_server
+from emulator.testing.client import _ice_server
 
 pytestmark = pytest.mark.timeout(60)
 

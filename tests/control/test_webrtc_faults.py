@@ -1,4 +1,4 @@
-"""WebRTC faults, observed by a real aiortc client (emulator.client.OrgaClient)."""
+"""WebRTC faults, observed by a real aiortc client (emulator.testing.client.OrgaClient)."""
 
 from __future__ import annotations
 

@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from emulator.auth import API_KEY_PREFIX
-from emulator.fakedata import FakeData
-from emulator.settings import Settings
-from emulator.users import UserDirectory, is_valid_email
+from emulator.config import Settings
+from emulator.http.auth import API_KEY_PREFIX
+from emulator.identity.users import UserDirectory, is_valid_email
+from emulator.testing.fakedata import FakeData
 
 USERS_FILE = Path(__file__).resolve().parents[2] / "fixtures/users.txt"
 
@@ -35,7 +35,7 @@ def test_api_keys_have_the_orga_shape():
 
 def test_the_committed_users_file_is_what_the_generator_prints():
     printed = subprocess.run(
-        [sys.executable, "-m", "emulator.fakedata", "users", "20", "--seed", "7"],
+        [sys.executable, "-m", "emulator.testing.fakedata", "users", "20", "--seed", "7"],
         capture_output=True,
         text=True,
         check=True,

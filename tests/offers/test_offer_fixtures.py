@@ -8,7 +8,7 @@ import pytest
 from aiortc.sdp import SessionDescription
 
 from emulator.app import create_app
-from emulator.settings import DEV_API_KEY, Settings
+from emulator.config import DEV_API_KEY, Settings
 
 OFFERS = sorted((Path(__file__).resolve().parents[2] / "fixtures/offers").glob("*.sdp"))
 ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly"}

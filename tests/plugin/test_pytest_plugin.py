@@ -40,8 +40,8 @@ def test_settings_can_be_overridden_and_errors_surface(pytester):
         pytester,
         """
         import pytest
-        from emulator.client import OrgaHTTPError
-        from emulator.settings import Settings
+        from emulator.testing.client import OrgaHTTPError
+        from emulator.config import Settings
 
         @pytest.fixture
         def orga_emulator_settings():

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from emulator.client import OrgaClient, tone_pcm
-from emulator.settings import Settings
+from emulator.config import Settings
+from emulator.testing.client import OrgaClient, tone_pcm
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from service_helpers import SECRET
 
 from emulator.app import create_app
-from emulator.clock import Clock
-from emulator.settings import Settings
+from emulator.config import Settings
+from emulator.identity.clock import Clock
 
 
 async def _make_offer() -> str:

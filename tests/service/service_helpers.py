@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator.settings import DEV_API_KEY
+from emulator.config import DEV_API_KEY
 
 EMAIL = "ada@example.com"
 SECRET = "test-signing-secret-of-at-least-32-bytes"

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from service_helpers import bearer, call_body, mint
 
-from emulator.settings import Settings
-from emulator.state import LEDGER, SESSIONS
+from emulator.config import Settings
+from emulator.http.keys import LEDGER, SESSIONS
 
 
 async def test_a_valid_offer_gets_an_answer_and_a_conversation_id(client, offer_sdp):

@@ -9,8 +9,8 @@ import jwt
 import pytest
 from service_helpers import EMAIL, SECRET, mint
 
-from emulator.settings import DEV_API_KEY, Settings
-from emulator.users import account_user_id, user_id_for
+from emulator.config import DEV_API_KEY, Settings
+from emulator.identity.users import account_user_id, user_id_for
 
 NESTED_401 = {
     "error": {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from service_helpers import SECRET, bearer
 
-from emulator.demo import dev_endpoints_enabled
-from emulator.settings import Settings
+from emulator.config import Settings
+from emulator.demo.routes import dev_endpoints_enabled
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 

@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 from service_helpers import EMAIL, bearer, call_body, mint
 
-from emulator.settings import DEV_API_KEY, Settings
+from emulator.config import DEV_API_KEY, Settings
 
 
 def _is_envelope(body: dict) -> bool:
@@ -124,7 +124,7 @@ async def test_health_and_readiness(client):
 
 
 async def test_readyz_is_503_until_every_component_is_up(make_client):
-    from emulator.state import READINESS
+    from emulator.http.keys import READINESS
 
     client = await make_client()
     client.app[READINESS].expect("late-part")
@@ -164,7 +164,7 @@ async def test_request_ids_are_echoed(client):
 
 
 def test_error_module_owns_the_envelope():
-    from emulator import errors
+    from emulator.http import errors
 
     resp = errors.api_error(418, "teapot").to_response()
     assert isinstance(resp, web.Response) and resp.status == 418

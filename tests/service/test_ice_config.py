@@ -9,8 +9,8 @@ import pytest
 from aioice.turn import TurnClientUdpProtocol
 from service_helpers import SECRET, bearer, call_body, mint
 
-from emulator.settings import Settings
-from emulator.state import TURN
+from emulator.config import Settings
+from emulator.http.keys import TURN
 from turn_stub.credentials import parse_rest_username, rest_password
 
 TURN_SECRET = "shared-turn-secret"

@@ -10,9 +10,9 @@ import jwt
 import pytest
 from service_helpers import EMAIL, SECRET, bearer, mint
 
-from emulator.clock import Clock
-from emulator.ids import IdFactory
-from emulator.tokens import InvalidToken, TokenAuthority, TokenLedger
+from emulator.identity.clock import Clock
+from emulator.identity.ids import IdFactory
+from emulator.identity.tokens import InvalidToken, TokenAuthority, TokenLedger
 
 INVALID = {
     "error": {
@@ -88,7 +88,7 @@ async def test_expiry_follows_the_clock(client, clock):
 
 
 async def test_leeway_extends_validity(make_client, clock):
-    from emulator.settings import Settings
+    from emulator.config import Settings
 
     client = await make_client(Settings(signing_secret=SECRET, token_leeway=5, turn=False))
     token = await mint(client)
@@ -99,7 +99,7 @@ async def test_leeway_extends_validity(make_client, clock):
 
 
 async def test_ttl_is_configurable(make_client, clock):
-    from emulator.settings import Settings
+    from emulator.config import Settings
 
     client = await make_client(Settings(signing_secret=SECRET, token_ttl=60, turn=False))
     claims = _claims(await mint(client, EMAIL))

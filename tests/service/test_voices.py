@@ -10,9 +10,9 @@ import pytest
 from current_sdks import require_sdk_source
 from service_helpers import bearer, call_body, mint
 
-from emulator import voices
-from emulator.session_params import ParamError, validate_params
-from emulator.state import LEDGER
+from emulator.ai import voices
+from emulator.ai.params import ParamError, validate_params
+from emulator.http.keys import LEDGER
 
 SDK_VOICES = "packages/client/core/src/types/OrgaVoices.ts"
 ENTRY = re.compile(

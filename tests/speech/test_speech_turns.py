@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.client import SAMPLE_RATE, wav_pcm
-from emulator.settings import Settings
+from emulator.config import Settings
+from emulator.testing.client import SAMPLE_RATE, wav_pcm
 
 SPEECH = Path(__file__).resolve().parents[2] / "fixtures/speech"
 UTTERANCES = ("hello", "weather")

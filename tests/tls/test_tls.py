@@ -15,7 +15,7 @@ import pytest
 import trustme
 from cryptography import x509
 
-from emulator.tls import (
+from emulator.process.tls import (
     CA_FILE,
     CA_KEY_FILE,
     CERT_FILE,

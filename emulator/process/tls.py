@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from emulator.netinfo import reachable_host
-from emulator.settings import Settings
+from emulator.config import Settings
+from emulator.net import reachable_host
 
 ORGA_API_HOST = "api.orga-ai.com"
 DEFAULT_NAMES = ("localhost", "127.0.0.1", ORGA_API_HOST)

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from faker import Faker
 
-from emulator.turns import Utterance
+from emulator.ai.vad import Utterance
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
-from emulator.audio import (  # noqa: F401  (tone_pcm: re-exported for tests that say things)
+from emulator.rtc.audio import (  # noqa: F401  (tone_pcm: re-exported for tests that say things)
     FRAME_BYTES,
     FRAME_SAMPLES,
     SAMPLE_RATE,

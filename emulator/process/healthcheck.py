@@ -1,4 +1,4 @@
-"""`python -m emulator.healthcheck`: exit 0 when the emulator's /readyz answers 200.
+"""`python -m emulator.process.healthcheck`: exit 0 when the emulator's /readyz answers 200.
 
 For container HEALTHCHECKs. It reads the port the emulator itself reads (ORGA_EMULATOR_PORT, or
 the file named by ORGA_EMULATOR_PORT_FILE), so the check follows the configuration instead of a
@@ -12,7 +12,7 @@ import sys
 import urllib.request
 from collections.abc import Mapping
 
-from emulator.settings import Settings
+from emulator.config import Settings
 
 
 def readyz_url(environ: Mapping[str, str]) -> str:

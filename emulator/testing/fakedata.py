@@ -3,7 +3,7 @@
 The same seed gives the same data on every machine, so tests and `--users` files built from it
 are reproducible:
 
-    python -m emulator.fakedata users 20 --seed 7 > users.txt
+    python -m emulator.testing.fakedata users 20 --seed 7 > users.txt
     orga-emulator --users users.txt
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from faker import Faker
 
-from emulator.auth import API_KEY_PREFIX
+from emulator.http.auth import API_KEY_PREFIX
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,9 @@ class FakeData:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulator.fakedata", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m emulator.testing.fakedata", description=__doc__
+    )
     parser.add_argument("kind", choices=("users", "api-keys", "conversation"))
     parser.add_argument("count", type=int)
     parser.add_argument("--seed", type=int, default=0)

@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import errors
-from emulator.state import AUTH_FAILURE, TEST_ID, TOKEN_JTI
-from emulator.tokens import InvalidToken, TokenAuthority
+from emulator.http import errors
+from emulator.http.keys import AUTH_FAILURE, TEST_ID, TOKEN_JTI
+from emulator.identity.tokens import InvalidToken, TokenAuthority
 
 API_KEY_PREFIX = "sk_orga_ai_"
 

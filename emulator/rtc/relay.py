@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from emulator.clock import Clock
-from emulator.netinfo import reachable_host
-from emulator.settings import Settings
+from emulator.config import Settings
+from emulator.identity.clock import Clock
+from emulator.net import reachable_host
 
 log = logging.getLogger(__name__)
 

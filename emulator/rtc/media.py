@@ -3,7 +3,7 @@
 The AI's voice is a MediaStreamTrack whose recv() returns `av.Packet`s of already-encoded Opus:
 aiortc's RTCRtpSender only packetizes those, so there is no encoder, no resampler and no
 per-sample audio-level loop on the event loop. Received packets never reach a decoder either
-(see emulator.aiortc_hooks).
+(see emulator.rtc.aiortc_hooks).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 from av.packet import Packet
 
-from emulator.audio import FRAME_SAMPLES, SAMPLE_RATE, TIME_BASE
+from emulator.rtc.audio import FRAME_SAMPLES, SAMPLE_RATE, TIME_BASE
 
 # A 20 ms CELT fullband mono frame that decodes to silence: the frame browsers send in DTX.
 OPUS_SILENCE = b"\xf8\xff\xfe"

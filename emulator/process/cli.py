@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from emulator import __version__
-from emulator.ice import ice_servers
-from emulator.logs import redact, setup_logging
-from emulator.netinfo import reachable_host
-from emulator.server import EmulatorServer, StartupError
-from emulator.settings import DEV_API_KEY, Settings, build_parser, settings_from
-from emulator.tls import client_hints
+from emulator.config import DEV_API_KEY, Settings, build_parser, settings_from
+from emulator.net import reachable_host
+from emulator.process.logs import redact, setup_logging
+from emulator.process.server import EmulatorServer, StartupError
+from emulator.process.tls import client_hints
+from emulator.rtc.ice_servers import ice_servers
 
 log = logging.getLogger("emulator")
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from emulator.clock import Clock
+from emulator.config import Settings
 from emulator.control.plane import ControlPlane
-from emulator.ids import IdFactory
-from emulator.sessions import SessionRegistry
-from emulator.settings import Settings
-from emulator.tokens import TokenAuthority, TokenLedger
-from emulator.turn import TurnService
-from emulator.users import UserDirectory
+from emulator.identity.clock import Clock
+from emulator.identity.ids import IdFactory
+from emulator.identity.tokens import TokenAuthority, TokenLedger
+from emulator.identity.users import UserDirectory
+from emulator.rtc.relay import TurnService
+from emulator.rtc.session import SessionRegistry
 
 
 class Readiness:

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.session_params import ParamError, SessionParams, validate_params
+from emulator.ai.params import ParamError, SessionParams, validate_params
 
 CHANNEL_LABEL = "orga-realtime-client-events"
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import jwt
 
-from emulator.clock import Clock
-from emulator.ids import IdFactory
+from emulator.identity.clock import Clock
+from emulator.identity.ids import IdFactory
 
 ALGORITHM = "HS256"
 SCOPE = "api"

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from emulator import errors
-from emulator.logs import ACCESS_LOGGER
-from emulator.state import AUTH_FAILURE, CONVERSATION_ID, REQUEST_ID, TEST_ID
+from emulator.http import errors
+from emulator.http.keys import AUTH_FAILURE, CONVERSATION_ID, REQUEST_ID, TEST_ID
+from emulator.process.logs import ACCESS_LOGGER
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Told of every response with its latency in ms (the control plane's request journal).

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from emulator import voices
+from emulator.ai import voices
 
 MODELS = ("orga-1-beta",)
 MODALITIES = ("audio", "video")

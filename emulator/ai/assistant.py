@@ -15,12 +15,12 @@ from typing import Any
 
 from aiortc.rtp import RtpPacket
 
-from emulator import events
-from emulator.ids import IdFactory
-from emulator.media import AssistantAudioTrack, MediaCounters
-from emulator.responder import Reply, Responder, UserTurn
-from emulator.session_params import SessionParams
-from emulator.turns import TurnDetector, TurnPolicy, Utterance, VoiceActivityDetector
+from emulator.ai import events
+from emulator.ai.params import SessionParams
+from emulator.ai.responder import Reply, Responder, UserTurn
+from emulator.ai.vad import TurnDetector, TurnPolicy, Utterance, VoiceActivityDetector
+from emulator.identity.ids import IdFactory
+from emulator.rtc.media import AssistantAudioTrack, MediaCounters
 
 
 class EchoMode(enum.Enum):

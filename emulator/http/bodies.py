@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from emulator import errors
-from emulator.session_params import ParamError, SessionParams, validate_params
+from emulator.ai.params import ParamError, SessionParams, validate_params
+from emulator.http import errors
 
 
 @dataclass(frozen=True)

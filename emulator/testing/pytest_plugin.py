@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from emulator.client import OrgaClient
-from emulator.server import EmulatorServer
-from emulator.settings import Settings
-from emulator.state import SESSIONS
+from emulator.config import Settings
+from emulator.http.keys import SESSIONS
+from emulator.process.server import EmulatorServer
+from emulator.testing.client import OrgaClient
 
 
 class RunningEmulator:

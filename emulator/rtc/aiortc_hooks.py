@@ -33,7 +33,9 @@ _HOOKED = "_handle_rtp_packet"
 
 # Fail at import rather than silently queue decoded media forever if aiortc's layout changes.
 if not callable(getattr(RTCRtpReceiver, _HOOKED, None)):  # pragma: no cover
-    raise ImportError(f"aiortc.RTCRtpReceiver has no {_HOOKED}; emulator.aiortc_hooks needs review")
+    raise ImportError(
+        f"aiortc.RTCRtpReceiver has no {_HOOKED}; emulator.rtc.aiortc_hooks needs review"
+    )
 
 
 def tap_receiver(receiver: RTCRtpReceiver, on_rtp: RtpCallback) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiortc.sdp import SessionDescription
 
-from emulator.session_params import ParamError
+from emulator.ai.params import ParamError
 
 MAX_SDP_BYTES = 256 * 1024
 

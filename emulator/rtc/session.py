@@ -30,17 +30,17 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
-from emulator import events
-from emulator.aiortc_hooks import HostCandidates, selected_candidate_pair, tap_receiver
-from emulator.assistant import EchoAssistant, EchoMode
-from emulator.call_request import CallRequest
-from emulator.clock import Clock
-from emulator.ids import IdFactory
-from emulator.media import AssistantAudioTrack, MediaCounters, VideoCounter
-from emulator.responder import EchoResponder, Responder, SentenceSource
-from emulator.session_params import ParamError, SessionParams
-from emulator.settings import Settings
-from emulator.turns import MIN_HANGOVER, TurnPolicy, VoiceActivityDetector
+from emulator.ai import events
+from emulator.ai.assistant import EchoAssistant, EchoMode
+from emulator.ai.params import ParamError, SessionParams
+from emulator.ai.responder import EchoResponder, Responder, SentenceSource
+from emulator.ai.vad import MIN_HANGOVER, TurnPolicy, VoiceActivityDetector
+from emulator.config import Settings
+from emulator.http.bodies import CallRequest
+from emulator.identity.clock import Clock
+from emulator.identity.ids import IdFactory
+from emulator.rtc.aiortc_hooks import HostCandidates, selected_candidate_pair, tap_receiver
+from emulator.rtc.media import AssistantAudioTrack, MediaCounters, VideoCounter
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ class RealtimeSession:
     # --- data channel -----------------------------------------------------------------------
 
     def send_event(self, event: dict[str, Any]) -> None:
-        """Send a server event (built by emulator.events), or hold it until the channel opens."""
+        """Send a server event (built by emulator.ai.events), or hold it until the channel opens."""
         channel = self._channel
         if channel is None or channel.readyState != "open":
             if self.state is not SessionState.CLOSED:

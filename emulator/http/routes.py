@@ -7,13 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import errors
-from emulator.auth import api_key_id, require_api_key, require_ephemeral_token
-from emulator.call_request import parse_call_request
-from emulator.ice import ice_servers
-from emulator.sdp import check_offer_sdp
-from emulator.session_params import ParamError
-from emulator.state import (
+from emulator.ai.params import ParamError
+from emulator.http import errors
+from emulator.http.auth import api_key_id, require_api_key, require_ephemeral_token
+from emulator.http.bodies import parse_call_request
+from emulator.http.keys import (
     CONTROL,
     CONVERSATION_ID,
     LEDGER,
@@ -26,7 +24,9 @@ from emulator.state import (
     TURN,
     USERS,
 )
-from emulator.users import account_user_id, user_id_for
+from emulator.identity.users import account_user_id, user_id_for
+from emulator.rtc.ice_servers import ice_servers
+from emulator.rtc.sdp import check_offer_sdp
 
 routes = web.RouteTableDef()
 

@@ -19,13 +19,15 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import __version__, errors, voices
-from emulator.api import ice_servers_for
-from emulator.auth import api_key_id
-from emulator.netinfo import is_loopback_host
-from emulator.settings import Settings
-from emulator.state import SETTINGS, TOKEN_JTI, TOKENS, USERS
-from emulator.users import user_id_for
+from emulator import __version__
+from emulator.ai import voices
+from emulator.config import Settings
+from emulator.http import errors
+from emulator.http.auth import api_key_id
+from emulator.http.keys import SETTINGS, TOKEN_JTI, TOKENS, USERS
+from emulator.http.routes import ice_servers_for
+from emulator.identity.users import user_id_for
+from emulator.net import is_loopback_host
 
 routes = web.RouteTableDef()
 
@@ -96,7 +98,7 @@ async def demo_file(request: web.Request) -> web.StreamResponse:
 
 
 def _static(name: str) -> web.Response:
-    body = resources.files("emulator.static").joinpath(name).read_bytes()
+    body = resources.files("emulator.demo.static").joinpath(name).read_bytes()
     return web.Response(
         body=body,
         content_type=STATIC_FILES[name],

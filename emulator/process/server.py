@@ -9,11 +9,11 @@ from pathlib import Path
 from aiohttp import web
 
 from emulator.app import create_app
-from emulator.clock import Clock
-from emulator.netinfo import reachable_host
-from emulator.settings import ConfigError, Settings
-from emulator.state import TURN
-from emulator.tls import TlsError, TlsMaterial, tls_for
+from emulator.config import ConfigError, Settings
+from emulator.http.keys import TURN
+from emulator.identity.clock import Clock
+from emulator.net import reachable_host
+from emulator.process.tls import TlsError, TlsMaterial, tls_for
 
 log = logging.getLogger("emulator")
 
