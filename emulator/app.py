@@ -1,4 +1,9 @@
-"""The application factory: every piece of state is built here and hangs off the app."""
+"""The application factory: the services of Orga's API on the app, the emulator's own parts
+(the control plane, the demo page) as nested apps under /_emulator/.
+
+Every part is built here and hung off the app under the key its own module declares; startup and
+cleanup hooks close what they opened.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +11,22 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from emulator.config import Settings
+from emulator.config import SETTINGS, Settings
+from emulator.control.app import control_app, record_request
 from emulator.control.inject import fault_middleware
-from emulator.control.setup import install, record_request
-from emulator.demo.routes import routes as demo_routes
-from emulator.http.keys import (
-    CLOCK,
-    IDS,
-    LEDGER,
-    READINESS,
-    SESSIONS,
-    SETTINGS,
-    TOKENS,
-    TURN,
-    USERS,
-    Readiness,
-)
+from emulator.demo.app import add_demo
+from emulator.http import health
+from emulator.http.health import READINESS, Readiness
 from emulator.http.middleware import make_middlewares
 from emulator.http.routes import routes
-from emulator.identity.clock import Clock
-from emulator.identity.ids import IdFactory
-from emulator.identity.tokens import TokenAuthority, TokenLedger
-from emulator.identity.users import UserDirectory
-from emulator.rtc.relay import TurnService
-from emulator.rtc.session import SessionRegistry
+from emulator.identity.clock import CLOCK, Clock
+from emulator.identity.ids import IDS, IdFactory
+from emulator.identity.tokens import LEDGER, TOKENS, TokenAuthority, TokenLedger
+from emulator.identity.users import USERS, UserDirectory
+from emulator.rtc.registry import SESSIONS, SessionRegistry
+from emulator.rtc.relay import RELAY, RelayService
+
+CONTROL_PREFIX = "/_emulator"
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
@@ -59,25 +56,26 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[LEDGER] = TokenLedger(clock, settings.token_leeway)
     app[USERS] = UserDirectory.from_sources(settings.users)
     app[SESSIONS] = SessionRegistry(settings, ids, clock)
-    app[TURN] = TurnService(settings, clock)
+    app[RELAY] = RelayService(settings, clock)
     app[READINESS] = Readiness(*(["turn"] if settings.turn else []))
     app.add_routes(routes)
-    app.add_routes(demo_routes)
-    install(app, settings)
-    app.cleanup_ctx.append(_turn_ctx)
+    app.add_routes(health.routes)
+    app.add_subapp(CONTROL_PREFIX, control_app(app))
+    add_demo(app)
+    app.cleanup_ctx.append(_relay_ctx)
     app.on_shutdown.append(_close_sessions)
     return app
 
 
-async def _turn_ctx(app: web.Application) -> AsyncIterator[None]:
+async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if settings.turn:
-        await app[TURN].start()
+        await app[RELAY].start()
         app[READINESS].mark_ready("turn")
     elif settings.turn_host:
-        app[TURN].use_external()
+        app[RELAY].use_external()
     yield
-    await app[TURN].close()
+    await app[RELAY].close()
 
 
 async def _close_sessions(app: web.Application) -> None:

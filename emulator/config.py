@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
+
 ENV_PREFIX = "ORGA_EMULATOR_"
 DEV_API_KEY = "sk_orga_ai_emulator_dev_key"
 ECHO_MODES = ("turn", "live")
@@ -376,3 +378,6 @@ def options_table() -> str:
 
 if __name__ == "__main__":
     print(options_table())
+
+
+SETTINGS = web.AppKey("settings", Settings)

@@ -19,11 +19,11 @@ import jwt
 from aiohttp import web
 
 from emulator.control.faults import ENDPOINT_BY_PATH, HTTP, SESSION, TURN, Facts, FaultRule
-from emulator.control.plane import ControlPlane
+from emulator.control.plane import CONTROL, ControlPlane
 from emulator.control.scenarios import ScriptedResponder
 from emulator.http import errors
-from emulator.http.auth import api_key_id
-from emulator.http.keys import AUTH_FAILURE, CONTROL, FAULT_ID, REQUEST_ID, TEST_ID
+from emulator.http.auth import api_key_id, bearer_credential
+from emulator.http.keys import AUTH_FAILURE, FAULT_ID, REQUEST_ID, TEST_ID
 from emulator.http.middleware import CLIENT_CLOSED_REQUEST, Handler
 from emulator.rtc.session import RealtimeSession
 
@@ -45,10 +45,9 @@ def record(control: ControlPlane, rule: FaultRule, target: str, **context: Any) 
 
 def request_facts(request: web.Request) -> Facts:
     """Who a request is from, read without verifying anything (only to match scopes)."""
-    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    credential = credential.strip()
+    credential = bearer_credential(request.headers.get("Authorization", ""))
     facts = Facts(email=request.query.get("email"), test_id=request.get(TEST_ID))
-    if scheme.lower() != "bearer" or not credential:
+    if not credential:
         return facts
     if credential.startswith("sk_"):
         facts.api_key_id = api_key_id(credential)
@@ -87,7 +86,7 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise errors.injected(params["status"], endpoint, params["message"], params["code"])
     if kind in ("invalid_token", "expired_token"):
         request[AUTH_FAILURE] = f"{kind.replace('_token', '')} (fault {rule.id})"
-        raise errors.invalid_ephemeral_token()
+        raise errors.injected(401, endpoint)  # worded as that endpoint's own 401
     if kind == "connection_reset":
         return _drop(request)
     # latency, slow_answer: the request is handled after the delay, if the client still waits.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 from emulator.control.faults import FaultBook
 from emulator.control.feed import Feed
 from emulator.control.journal import FaultJournal, RequestJournal, TokenJournal
@@ -34,3 +36,6 @@ class ControlPlane:
         self.requests.clear()
         self.applied_faults.clear()
         self.tokens.clear()
+
+
+CONTROL = web.AppKey("control", ControlPlane)

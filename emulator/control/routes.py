@@ -1,7 +1,6 @@
-"""The control plane's HTTP API under /_emulator/ (the emulator's own; not Orga's API).
-
-Open on a loopback bind; elsewhere only with --admin-token, sent as `Authorization: Bearer`
-(or `?access_token=` on GETs, for EventSource, which cannot set headers).
+"""The control plane's HTTP API: the one admin route table, served as a sub-app at /_emulator/
+(the emulator's own; not Orga's API). Handlers read the main app's parts through
+`request.config_dict`.
 """
 
 from __future__ import annotations
@@ -14,51 +13,52 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.config import SETTINGS
 from emulator.control.faults import FaultSpecError
+from emulator.control.plane import CONTROL
 from emulator.control.scenarios import ScenarioError, parse, parse_text
 from emulator.http import errors
-from emulator.http.keys import CLOCK, CONTROL, SESSIONS, SETTINGS
+from emulator.http.auth import bearer_credential
+from emulator.http.bodies import read_json
+from emulator.identity.clock import CLOCK
 from emulator.net import is_loopback_host
+from emulator.rtc.registry import SESSIONS
 from emulator.rtc.session import EndReason
 
 routes = web.RouteTableDef()
-PREFIX = "/_emulator"
 MAX_LIST = 1000
 
 ControlHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def public(handler: ControlHandler) -> ControlHandler:
+    """A route anyone may read (the dashboard page, the API description): no admin token."""
+    PUBLIC.add(handler)
+    return handler
+
+
+PUBLIC: set[ControlHandler] = set()
+
+
+@web.middleware
+async def admin_only(request: web.Request, handler: ControlHandler) -> web.StreamResponse:
+    """Open on a loopback bind; elsewhere only with --admin-token, as `Authorization: Bearer`
+    (or `?access_token=` on a GET, for EventSource, which cannot set headers)."""
+    if request.match_info.handler not in PUBLIC:
+        require_admin(request)
+    return await handler(request)
+
+
 def require_admin(request: web.Request) -> None:
-    settings = request.app[SETTINGS]
+    settings = request.config_dict[SETTINGS]
     if settings.admin_token:
-        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-        given = credential.strip() if scheme.lower() == "bearer" else ""
+        given = bearer_credential(request.headers.get("Authorization", ""))
         if not given and request.method == "GET":
             given = request.query.get("access_token", "")
         if not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
             raise errors.invalid_admin_token()
     elif not is_loopback_host(settings.host):
         raise errors.admin_token_required()
-
-
-def admin(handler: ControlHandler) -> ControlHandler:
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        require_admin(request)
-        return await handler(request)
-
-    guarded.__name__ = handler.__name__
-    guarded.__doc__ = handler.__doc__
-    return guarded
-
-
-async def _json_body(request: web.Request) -> Any:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.json_invalid(str(exc)) from None
 
 
 def _limit(request: web.Request) -> int:
@@ -75,7 +75,8 @@ def _package_file(name: str) -> bytes:
     return resources.files("emulator.control").joinpath(name).read_bytes()
 
 
-@routes.get(PREFIX + "/")
+@routes.get("/")
+@public
 async def dashboard(request: web.Request) -> web.Response:
     """The dashboard page (it reads the API below; no data in the page itself)."""
     return web.Response(
@@ -86,7 +87,8 @@ async def dashboard(request: web.Request) -> web.Response:
     )
 
 
-@routes.get(PREFIX + "/openapi.json")
+@routes.get("/openapi.json")
+@public
 async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=_package_file("openapi.json"), content_type="application/json")
 
@@ -94,11 +96,10 @@ async def openapi(request: web.Request) -> web.Response:
 # --- inspection -------------------------------------------------------------------------------
 
 
-@routes.get(PREFIX + "/sessions")
-@admin
+@routes.get("/sessions")
 async def list_sessions(request: web.Request) -> web.Response:
     """Live and recently ended sessions, newest last; ?state=live|ended, ?test_id=, ?email=."""
-    registry = request.app[SESSIONS]
+    registry = request.config_dict[SESSIONS]
     state = request.query.get("state")
     if state not in (None, "live", "ended"):
         raise errors.invalid_control_request("'state' is 'live' or 'ended'.", "state")
@@ -113,12 +114,11 @@ async def list_sessions(request: web.Request) -> web.Response:
     return web.json_response({"sessions": found[-_limit(request) :]})
 
 
-@routes.get(PREFIX + "/sessions/{conversation_id}")
-@admin
+@routes.get("/sessions/{conversation_id}")
 async def inspect_session(request: web.Request) -> web.Response:
     """A live or recently ended session's full description (RealtimeSession.describe())."""
     conversation_id = request.match_info["conversation_id"]
-    registry = request.app[SESSIONS]
+    registry = request.config_dict[SESSIONS]
     session = registry.get(conversation_id) or next(
         (r for r in registry.ended if r.conversation_id == conversation_id), None
     )
@@ -127,43 +127,39 @@ async def inspect_session(request: web.Request) -> web.Response:
     return web.json_response(session.describe())
 
 
-@routes.get(PREFIX + "/tokens")
-@admin
+@routes.get("/tokens")
 async def list_tokens(request: web.Request) -> web.Response:
     """Tokens minted, with status live, consumed or expired; ?status=, ?test_id=."""
     status = request.query.get("status")
     if status not in (None, "live", "consumed", "expired"):
         raise errors.invalid_control_request("'status' is live, consumed or expired.", "status")
-    tokens = request.app[CONTROL].tokens.select(status, request.query.get("test_id"))
+    tokens = request.config_dict[CONTROL].tokens.select(status, request.query.get("test_id"))
     return web.json_response({"tokens": tokens[-_limit(request) :]})
 
 
-@routes.get(PREFIX + "/requests")
-@admin
+@routes.get("/requests")
 async def list_requests(request: web.Request) -> web.Response:
     """The request journal; ?test_id=, ?conversation_id=, ?path=."""
     filters = {k: request.query.get(k) for k in ("test_id", "conversation_id", "path")}
-    entries = request.app[CONTROL].requests.select(**filters)
+    entries = request.config_dict[CONTROL].requests.select(**filters)
     return web.json_response({"requests": entries[-_limit(request) :]})
 
 
-@routes.get(PREFIX + "/events")
-@admin
+@routes.get("/events")
 async def live_feed(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: session.started/ended, datachannel, request, fault."""
-    return await request.app[CONTROL].feed.stream(request)
+    return await request.config_dict[CONTROL].feed.stream(request)
 
 
-@routes.post(PREFIX + "/reset")
-@admin
+@routes.post("/reset")
 async def reset(request: web.Request) -> web.Response:
     """Close every session (waiting until they are gone), clear journals, rules and posted
     scenarios. The clock and the consumed-token ledger are left alone."""
-    registry = request.app[SESSIONS]
+    registry = request.config_dict[SESSIONS]
     closed = len(registry)
     await registry.close_all(EndReason.RESET)
     registry.ended.clear()
-    control = request.app[CONTROL]
+    control = request.config_dict[CONTROL]
     control.clear_journals()
     control.faults.clear()
     control.scenarios.clear()
@@ -174,24 +170,22 @@ async def reset(request: web.Request) -> web.Response:
 
 
 def _clock_state(request: web.Request) -> dict[str, Any]:
-    clock = request.app[CLOCK]
-    return {"now": clock.time(), "frozen": clock.frozen, "seed": request.app[CONTROL].seed}
+    clock = request.config_dict[CLOCK]
+    return {"now": clock.time(), "frozen": clock.frozen, "seed": request.config_dict[CONTROL].seed}
 
 
-@routes.get(PREFIX + "/clock")
-@admin
+@routes.get("/clock")
 async def get_clock(request: web.Request) -> web.Response:
     return web.json_response(_clock_state(request))
 
 
-@routes.post(PREFIX + "/clock")
-@admin
+@routes.post("/clock")
 async def set_clock(request: web.Request) -> web.Response:
     """{"advance": seconds} and/or {"freeze": true|false}; token and TURN expiry follow."""
-    body = await _json_body(request)
+    body = await read_json(request, empty={})
     if not isinstance(body, dict) or not set(body) <= {"advance", "freeze"}:
         raise errors.invalid_control_request("Expected {advance?: seconds, freeze?: bool}.")
-    clock = request.app[CLOCK]
+    clock = request.config_dict[CLOCK]
     freeze = body.get("freeze")
     if freeze is not None and not isinstance(freeze, bool):
         raise errors.invalid_control_request("'freeze' must be true or false.", "freeze")
@@ -212,25 +206,23 @@ async def set_clock(request: web.Request) -> web.Response:
 # --- faults -----------------------------------------------------------------------------------
 
 
-@routes.get(PREFIX + "/faults")
-@admin
+@routes.get("/faults")
 async def list_faults(request: web.Request) -> web.Response:
     """Active rules, and the faults applied so far (?test_id= filters those)."""
-    control = request.app[CONTROL]
+    control = request.config_dict[CONTROL]
     applied = control.applied_faults.select(test_id=request.query.get("test_id"))
     return web.json_response(
         {"rules": [r.to_json() for r in control.faults.rules()], "applied": applied}
     )
 
 
-@routes.post(PREFIX + "/faults")
-@admin
+@routes.post("/faults")
 async def add_faults(request: web.Request) -> web.Response:
     """One rule, a list of them, or {"rules": [...]}; all or none are added."""
-    body = await _json_body(request)
+    body = await read_json(request, empty={})
     specs = body.get("rules") if isinstance(body, dict) and "rules" in body else body
     specs = specs if isinstance(specs, list) else [specs]
-    faults = request.app[CONTROL].faults
+    faults = request.config_dict[CONTROL].faults
     added = []
     try:
         for spec in specs:
@@ -244,18 +236,16 @@ async def add_faults(request: web.Request) -> web.Response:
     return web.json_response({"rules": [r.to_json() for r in added]}, status=201)
 
 
-@routes.delete(PREFIX + "/faults")
-@admin
+@routes.delete("/faults")
 async def clear_faults(request: web.Request) -> web.Response:
-    request.app[CONTROL].faults.clear()
+    request.config_dict[CONTROL].faults.clear()
     return web.json_response({"rules": []})
 
 
-@routes.delete(PREFIX + "/faults/{rule_id}")
-@admin
+@routes.delete("/faults/{rule_id}")
 async def delete_fault(request: web.Request) -> web.Response:
     rule_id = request.match_info["rule_id"]
-    if not request.app[CONTROL].faults.remove(rule_id):
+    if not request.config_dict[CONTROL].faults.remove(rule_id):
         raise errors.api_error(
             404, f"No fault rule {rule_id!r}.", errors.NOT_FOUND, code="fault_not_found"
         )
@@ -265,14 +255,12 @@ async def delete_fault(request: web.Request) -> web.Response:
 # --- scenarios --------------------------------------------------------------------------------
 
 
-@routes.get(PREFIX + "/scenarios")
-@admin
+@routes.get("/scenarios")
 async def list_scenarios(request: web.Request) -> web.Response:
-    return web.json_response(request.app[CONTROL].scenarios.to_json())
+    return web.json_response(request.config_dict[CONTROL].scenarios.to_json())
 
 
-@routes.post(PREFIX + "/scenarios")
-@admin
+@routes.post("/scenarios")
 async def add_scenario(request: web.Request) -> web.Response:
     """A scenario as JSON or YAML; ?email= and/or ?test_id= scope it (else: every session).
     Or JSON {"scenario": {...}, "email"?, "test_id"?}."""
@@ -293,14 +281,13 @@ async def add_scenario(request: web.Request) -> web.Response:
     for key, value in (("email", email), ("test_id", test_id)):
         if value is not None and (not isinstance(value, str) or not value):
             raise errors.invalid_control_request(f"'{key}' must be a non-empty string.", key)
-    request.app[CONTROL].scenarios.add(scenario, email=email, test_id=test_id)
+    request.config_dict[CONTROL].scenarios.add(scenario, email=email, test_id=test_id)
     return web.json_response({**scenario.summary(), "email": email, "test_id": test_id}, status=201)
 
 
-@routes.delete(PREFIX + "/scenarios")
-@admin
+@routes.delete("/scenarios")
 async def clear_scenarios(request: web.Request) -> web.Response:
     """Forget the posted scenarios (a --scenario file stays)."""
-    control = request.app[CONTROL]
+    control = request.config_dict[CONTROL]
     control.scenarios.clear()
     return web.json_response(control.scenarios.to_json())

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from emulator.http import errors
 from emulator.http.keys import AUTH_FAILURE, TEST_ID, TOKEN_JTI
-from emulator.identity.tokens import InvalidToken, TokenAuthority
+from emulator.identity.tokens import TOKENS, InvalidToken, IssuedToken, TokenAuthority
+from emulator.identity.users import USERS, account_user_id, user_id_for
 
 API_KEY_PREFIX = "sk_orga_ai_"
 
@@ -20,13 +21,37 @@ def api_key_id(key: str) -> str:
     return "key_" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def bearer_credential(header: str) -> str:
+    """The credential of an `Authorization: Bearer X` header; "" for any other header."""
+    scheme, _, credential = header.partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""
+
+
 def require_api_key(request: web.Request, accepted: tuple[str, ...]) -> str:
     """The caller's API key; 401 (nested envelope) when missing, malformed or unknown."""
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key.startswith(API_KEY_PREFIX) or key not in accepted:
+    key = bearer_credential(request.headers.get("Authorization", ""))
+    if not key.startswith(API_KEY_PREFIX) or key not in accepted:
         raise errors.invalid_api_key()
     return key
+
+
+def mint_token(request: web.Request, key: str, email: str | None) -> IssuedToken:
+    """A token for the user `email` (404 when not a user), or without an email for the API
+    key's own account (@orga-ai/node 1.0.1 sends none). A token minted under an X-Test-Id
+    carries it, so the session it opens is attributed to the test."""
+    config = request.config_dict
+    if email is not None and email not in config[USERS]:
+        raise errors.user_not_found()
+    key_id = api_key_id(key)
+    if email is None:
+        user_id = account_user_id(key_id)
+    else:
+        email = email.strip()
+        user_id = user_id_for(email)
+    extra = {"test_id": request[TEST_ID]} if TEST_ID in request else {}
+    issued = config[TOKENS].mint(user_id=user_id, email=email, api_key_id=key_id, **extra)
+    request[TOKEN_JTI] = issued.claims["jti"]
+    return issued
 
 
 def bearer_token(request: web.Request) -> str:
@@ -34,10 +59,10 @@ def bearer_token(request: web.Request) -> str:
     header = request.headers.get("Authorization")
     if not header:
         raise errors.not_authenticated()
-    scheme, _, credential = header.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
+    credential = bearer_credential(header)
+    if not credential:
         raise errors.invalid_credentials_scheme()
-    return credential.strip()
+    return credential
 
 
 def require_ephemeral_token(

@@ -1,9 +1,13 @@
-"""The body of POST /v1/realtime/calls, validated in the order the real service reports it."""
+"""Request bodies: JSON read once, the same way everywhere, and the body of
+POST /v1/realtime/calls, validated in the order the real service reports it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+
+from aiohttp import web
 
 from emulator.ai.params import ParamError, SessionParams, validate_params
 from emulator.http import errors
@@ -72,3 +76,20 @@ def parse_call_request(body: Any) -> CallRequest:
         candidates=tuple(c for c in candidates if isinstance(c, dict)),
         params=SessionParams().updated(changes),
     )
+
+
+_REQUIRED = object()
+
+
+async def read_json(request: web.Request, *, empty: Any = _REQUIRED) -> Any:
+    """The JSON body; 413 over the size limit, 422 (FastAPI shape) when not JSON, and when
+    absent unless `empty` says what an absent body means."""
+    raw = await request.read()  # the app's client_max_size turns an oversized body into 413
+    if not raw.strip():
+        if empty is _REQUIRED:
+            raise errors.field_required("body")
+        return empty
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.json_invalid(str(exc)) from None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+from aiohttp import web
+
 
 class Clock:
     """Wall-clock seconds since the epoch, with an offset that can be advanced or frozen."""
@@ -41,3 +43,6 @@ class Clock:
     @property
     def frozen(self) -> bool:
         return self._frozen_at is not None
+
+
+CLOCK = web.AppKey("clock", Clock)

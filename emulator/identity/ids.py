@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import random
 
+from aiohttp import web
+
 
 class IdFactory:
     def __init__(self, seed: int | None = None) -> None:
@@ -37,3 +39,6 @@ class IdFactory:
 
     def response_id(self) -> str:
         return "resp_" + self._hex(8)
+
+
+IDS = web.AppKey("ids", IdFactory)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from aiohttp import web
 
 from emulator.identity.clock import Clock
 from emulator.identity.ids import IdFactory
@@ -149,3 +150,7 @@ class TokenLedger:
             exp, jti = heapq.heappop(heap)
             if self._consumed.get(jti) == exp:
                 del self._consumed[jti]
+
+
+TOKENS = web.AppKey("tokens", TokenAuthority)
+LEDGER = web.AppKey("ledger", TokenLedger)

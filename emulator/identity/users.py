@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+from aiohttp import web
+
 # The same test the Node SDK applies before it calls us.
 EMAIL_PATTERN = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
 USER_NAMESPACE = uuid.UUID("6f7e8a52-3c1d-4e0b-9a55-0f5a1d2c4b7e")
@@ -60,3 +62,6 @@ class UserDirectory:
         if not is_valid_email(email):
             return False
         return self._emails is None or email.strip().lower() in self._emails
+
+
+USERS = web.AppKey("users", UserDirectory)

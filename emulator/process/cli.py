@@ -22,7 +22,7 @@ from emulator.net import reachable_host
 from emulator.process.logs import redact, setup_logging
 from emulator.process.server import EmulatorServer, StartupError
 from emulator.process.tls import client_hints
-from emulator.rtc.ice_servers import ice_servers
+from emulator.rtc.relay import ice_servers
 
 log = logging.getLogger("emulator")
 

@@ -10,10 +10,10 @@ from aiohttp import web
 
 from emulator.app import create_app
 from emulator.config import ConfigError, Settings
-from emulator.http.keys import TURN
 from emulator.identity.clock import Clock
 from emulator.net import reachable_host
 from emulator.process.tls import TlsError, TlsMaterial, tls_for
+from emulator.rtc.relay import RELAY
 
 log = logging.getLogger("emulator")
 
@@ -46,7 +46,7 @@ class EmulatorServer:
 
     @property
     def turn_address(self) -> tuple[str, int] | None:
-        return self.app[TURN].client_address
+        return self.app[RELAY].client_address
 
     async def start(self) -> None:
         try:

@@ -1,35 +1,69 @@
-"""The in-process turn_stub: started with the app, closed with it, shared secret with ice-config."""
+"""The TURN relay clients are told about: the in-process turn_stub (started with the app, closed
+with it) or an external one (compose), and the ICE servers list that points at it.
+
+TURN credentials follow the TURN REST scheme and expire with the token (`exp`), so a client can
+reach the relay exactly as long as its token lives.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
 
 from emulator.config import Settings
 from emulator.identity.clock import Clock
 from emulator.net import reachable_host
+from turn_stub.credentials import rest_password, rest_username
+
+if TYPE_CHECKING:
+    from turn_stub.server import TurnServer
 
 log = logging.getLogger(__name__)
 
 
-class TurnService:
+def ice_servers(host: str, port: int, secret: str, claims: dict[str, Any]) -> list[dict[str, Any]]:
+    """STUN first, then TURN with UDP before TCP: aiortc uses only the first TURN URL it sees."""
+    username = rest_username(int(claims["exp"]), claims["sub"])
+    return [
+        {"urls": [f"stun:{host}:{port}"]},
+        {
+            "urls": [f"turn:{host}:{port}?transport=udp", f"turn:{host}:{port}?transport=tcp"],
+            "username": username,
+            "credential": rest_password(secret, username),
+        },
+    ]
+
+
+class RelayService:
     """Owns the embedded TURN server's lifetime and the address clients are told to use."""
 
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self._settings = settings
         self._clock = clock
-        self.server = None  # turn_stub.server.TurnServer once started
+        self.server: TurnServer | None = None
         # Set by the control plane (TURN faults); handed to the server when it starts.
         self.fault_hook: Callable[[str, str], int | None] | None = None
         self.client_address: tuple[str, int] | None = None
+
+    def ice_servers(self, claims: dict[str, Any]) -> list[dict[str, Any]]:
+        """What ice-config hands out for a token: none without a relay."""
+        if self.client_address is None:
+            return []
+        host, port = self.client_address
+        return ice_servers(host, port, self._settings.turn_secret, claims)
 
     def use_external(self) -> None:
         """--no-turn with --turn-host: ice-config points at a TURN server run elsewhere (compose)
         that shares --turn-secret."""
         s = self._settings
+        assert s.turn_host is not None
         self.client_address = (s.turn_host, s.turn_port)
 
     async def start(self) -> None:
+        # Imported here: a process that never starts the relay does not pay for turn_stub.
         from turn_stub.server import TurnConfig, TurnServer
 
         s = self._settings
@@ -47,3 +81,6 @@ class TurnService:
         if self.server is not None:
             await self.server.close()
             self.server = None
+
+
+RELAY = web.AppKey("relay", RelayService)

@@ -37,7 +37,6 @@ from emulator.ai.responder import EchoResponder, Responder, SentenceSource
 from emulator.ai.vad import MIN_HANGOVER, TurnPolicy, VoiceActivityDetector
 from emulator.config import Settings
 from emulator.http.bodies import CallRequest
-from emulator.identity.clock import Clock
 from emulator.identity.ids import IdFactory
 from emulator.rtc.aiortc_hooks import HostCandidates, selected_candidate_pair, tap_receiver
 from emulator.rtc.media import AssistantAudioTrack, MediaCounters, VideoCounter
@@ -50,10 +49,6 @@ EVENT_LOG_SIZE = 256
 EVENT_LOG_TEXT = 2048
 # Server events waiting for the data channel to open.
 PENDING_EVENTS = 64
-# Ended sessions kept by the registry for inspection.
-ENDED_SESSIONS = 100
-# How long close_all() gives the peers, within the CLI's 2 s shutdown.
-CLOSE_ALL_TIMEOUT = 1.5
 # Parameter changes kept per session (the first is what /calls set).
 PARAMS_HISTORY_SIZE = 64
 # Faults recorded per session.
@@ -556,77 +551,3 @@ def _preview(message: str | bytes) -> str:
     if isinstance(message, bytes):
         return f"<{len(message)} bytes of binary>"
     return message if len(message) <= EVENT_LOG_TEXT else message[:EVENT_LOG_TEXT] + "…"
-
-
-class SessionRegistry:
-    """The live sessions, keyed by conversation_id."""
-
-    def __init__(self, settings: Settings, ids: IdFactory, clock: Clock) -> None:
-        self.limit = settings.max_sessions
-        self.sessions: dict[str, RealtimeSession] = {}
-        self.ended: deque[SessionRecord] = deque(maxlen=ENDED_SESSIONS)
-        self._settings = settings
-        self._ids = ids
-        self._clock = clock
-        self._sentences = SentenceSource()
-        self._host_candidates = HostCandidates.from_settings(
-            settings.rtc_ports, settings.advertised_ip
-        )
-        # The control plane's seams: called with each new session before it answers (scenario,
-        # faults), and told what sessions do (its journal and live feed).
-        self.on_open: list[Callable[[RealtimeSession], None]] = []
-        self.observer: SessionObserver | None = None
-
-    def __len__(self) -> int:
-        return len(self.sessions)
-
-    @property
-    def full(self) -> bool:
-        # Sessions still being answered are in `sessions` already (see open()).
-        return len(self.sessions) >= self.limit
-
-    async def open(self, call: CallRequest, claims: dict[str, Any]) -> RealtimeSession:
-        """Answer the offer. The slot is taken before the first await, so capacity holds."""
-        session = RealtimeSession(
-            self._ids.conversation_id(),
-            call,
-            claims,
-            settings=self._settings,
-            ids=self._ids,
-            sentences=self._sentences,
-            on_closed=self._forget,
-            host_candidates=self._host_candidates,
-            observer=self.observer,
-        )
-        self.sessions[session.conversation_id] = session
-        try:
-            for prepare in self.on_open:
-                prepare(session)
-            await session.answer(call.offer_sdp, call.candidates)
-        except BaseException:
-            await session.close(EndReason.ANSWER_FAILED)
-            raise
-        if self.observer is not None:
-            self.observer("session.started", session, {})
-        return session
-
-    def _forget(self, session: RealtimeSession) -> None:
-        if self.sessions.get(session.conversation_id) is session:
-            del self.sessions[session.conversation_id]
-        if session.end_reason not in (None, EndReason.ANSWER_FAILED):
-            self.ended.append(session.record())
-
-    def get(self, conversation_id: str) -> RealtimeSession | None:
-        return self.sessions.get(conversation_id)
-
-    async def close_all(self, reason: EndReason = EndReason.SHUTDOWN) -> None:
-        sessions = list(self.sessions.values())
-        if not sessions:
-            return
-        closing = asyncio.gather(*(s.close(reason) for s in sessions), return_exceptions=True)
-        try:
-            async with asyncio.timeout(CLOSE_ALL_TIMEOUT):
-                await closing
-        except TimeoutError:
-            log.warning("%d sessions did not close within %.1fs", len(sessions), CLOSE_ALL_TIMEOUT)
-        self.sessions.clear()

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from emulator.config import Settings
-from emulator.http.keys import SESSIONS
 from emulator.process.server import EmulatorServer
+from emulator.rtc.registry import SESSIONS
 from emulator.testing.client import OrgaClient
 
 

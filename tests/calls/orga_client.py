@@ -27,10 +27,10 @@ from aiortc import (
 from aiortc.rtp import RtpPacket
 
 from emulator.config import DEV_API_KEY
-from emulator.http.keys import SESSIONS
 from emulator.rtc import audio
 from emulator.rtc.aiortc_hooks import tap_receiver
 from emulator.rtc.media import OPUS_SILENCE
+from emulator.rtc.registry import SESSIONS
 from emulator.testing.client import DEFAULT_PARAMS
 
 CHANNEL = "orga-realtime-client-events"

@@ -15,7 +15,8 @@ import aiohttp
 import pytest
 from orga_client import OrgaClient, ToneBurstTrack, registry
 
-from emulator.http.keys import CLOCK, LEDGER
+from emulator.identity.clock import CLOCK
+from emulator.identity.tokens import LEDGER
 from emulator.rtc.session import EndReason, SessionState
 
 HERE = Path(__file__).parent

@@ -11,7 +11,7 @@ import pytest
 
 from emulator.app import create_app
 from emulator.config import DEV_API_KEY, Settings
-from emulator.http.keys import SESSIONS
+from emulator.rtc.registry import SESSIONS
 from emulator.testing.client import OrgaClient
 
 

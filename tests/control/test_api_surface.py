@@ -12,7 +12,7 @@ import pytest
 
 from emulator.app import create_app
 from emulator.config import Settings
-from emulator.http.keys import CONTROL
+from emulator.control.plane import CONTROL
 from emulator.process.server import EmulatorServer
 
 pytestmark = pytest.mark.timeout(60)

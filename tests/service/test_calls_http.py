@@ -8,7 +8,8 @@ import pytest
 from service_helpers import bearer, call_body, mint
 
 from emulator.config import Settings
-from emulator.http.keys import LEDGER, SESSIONS
+from emulator.identity.tokens import LEDGER
+from emulator.rtc.registry import SESSIONS
 
 
 async def test_a_valid_offer_gets_an_answer_and_a_conversation_id(client, offer_sdp):

@@ -6,7 +6,7 @@ import pytest
 from service_helpers import SECRET, bearer
 
 from emulator.config import Settings
-from emulator.demo.routes import dev_endpoints_enabled
+from emulator.demo.app import dev_endpoints_enabled
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 

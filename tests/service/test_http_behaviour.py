@@ -124,7 +124,7 @@ async def test_health_and_readiness(client):
 
 
 async def test_readyz_is_503_until_every_component_is_up(make_client):
-    from emulator.http.keys import READINESS
+    from emulator.http.health import READINESS
 
     client = await make_client()
     client.app[READINESS].expect("late-part")

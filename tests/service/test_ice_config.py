@@ -10,7 +10,7 @@ from aioice.turn import TurnClientUdpProtocol
 from service_helpers import SECRET, bearer, call_body, mint
 
 from emulator.config import Settings
-from emulator.http.keys import TURN
+from emulator.rtc.relay import RELAY
 from turn_stub.credentials import parse_rest_username, rest_password
 
 TURN_SECRET = "shared-turn-secret"
@@ -28,7 +28,7 @@ async def test_returns_stun_then_turn_with_rest_credentials(turn_client):
     resp = await turn_client.get("/v1/realtime/ice-config", headers=bearer(token))
     assert resp.status == 200
     servers = (await resp.json())["iceServers"]
-    host, port = turn_client.app[TURN].client_address
+    host, port = turn_client.app[RELAY].client_address
     assert servers[0] == {"urls": [f"stun:{host}:{port}"]}
     turn = servers[1]
     # aiortc uses only the first TURN URL: UDP must come first.
@@ -108,7 +108,7 @@ async def test_turn_credentials_work_until_the_token_expires(turn_client, clock)
     turn = (await (await turn_client.get("/v1/realtime/ice-config", headers=bearer(token))).json())[
         "iceServers"
     ][1]
-    server = turn_client.app[TURN].server.udp_address
+    server = turn_client.app[RELAY].server.udp_address
     relayed = await _allocate(server, turn["username"], turn["credential"])
     assert relayed[1] > 0
     clock.advance(jwt.decode(token, options={"verify_signature": False})["exp"] - clock.time() + 1)

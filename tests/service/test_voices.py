@@ -12,7 +12,7 @@ from service_helpers import bearer, call_body, mint
 
 from emulator.ai import voices
 from emulator.ai.params import ParamError, validate_params
-from emulator.http.keys import LEDGER
+from emulator.identity.tokens import LEDGER
 
 SDK_VOICES = "packages/client/core/src/types/OrgaVoices.ts"
 ENTRY = re.compile(

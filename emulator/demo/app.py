@@ -1,15 +1,14 @@
 """For humans and for the browser suite: the demo page and its dev helper.
 
-- `GET /` is the demo page (plain HTML and JS from `emulator/static/`, no build step), or the
-  JSON index of endpoints for a client that asks for `application/json`.
-- `POST /_emulator/dev/session-config` does what an app's backend does with `@orga-ai/node`:
-  it mints an ephemeral token with the first configured API key and returns
+- `GET /` (on the main app) is the demo page, or the JSON index of endpoints for a client that
+  asks for `application/json`.
+- `/_emulator/demo/` (a sub-app) serves the page's files (plain HTML and JS from
+  `emulator/demo/static/`, no build step) and `voices.json`, the voice catalogue for its list.
+- `/_emulator/dev/session-config` (a sub-app) does what an app's backend does with
+  `@orga-ai/node`: it mints an ephemeral token with the first configured API key and returns
   `{ephemeralToken, iceServers}`, the shape `getSessionConfig()` returns and `@orga-ai/core`'s
   `sessionConfigEndpoint` expects (so GET works too). It hands out tokens to anyone who can reach
   it, so it is on by default only when the emulator is bound to a loopback address.
-
-Session inspection (`GET /_emulator/sessions/{conversation_id}`) lives in the control plane
-(emulator/control/routes.py) with the rest of /_emulator/.
 """
 
 from __future__ import annotations
@@ -21,16 +20,14 @@ from aiohttp import web
 
 from emulator import __version__
 from emulator.ai import voices
-from emulator.config import Settings
+from emulator.config import SETTINGS, Settings
 from emulator.http import errors
-from emulator.http.auth import api_key_id
-from emulator.http.keys import SETTINGS, TOKEN_JTI, TOKENS, USERS
-from emulator.http.routes import ice_servers_for
-from emulator.identity.users import user_id_for
+from emulator.http.auth import mint_token
 from emulator.net import is_loopback_host
+from emulator.rtc.relay import RELAY
 
-routes = web.RouteTableDef()
-
+DEMO_PREFIX = "/_emulator/demo"
+DEV_PREFIX = "/_emulator/dev"
 DEV_EMAIL = "dev@orga-emulator.local"
 # The files the page is made of; anything else under the prefix is a 404.
 STATIC_FILES = {
@@ -38,14 +35,10 @@ STATIC_FILES = {
     "demo.js": "text/javascript",
     "demo.css": "text/css",
 }
-STATIC_PREFIX = "/_emulator/demo/"
 
-
-def dev_endpoints_enabled(settings: Settings) -> bool:
-    """`--dev-endpoints on|off`, or with `auto` only on a loopback bind (what only you reach)."""
-    if settings.dev_endpoints != "auto":
-        return settings.dev_endpoints == "on"
-    return is_loopback_host(settings.host)
+index_routes = web.RouteTableDef()
+demo_routes = web.RouteTableDef()
+dev_routes = web.RouteTableDef()
 
 
 def endpoint_index() -> dict[str, Any]:
@@ -63,11 +56,11 @@ def endpoint_index() -> dict[str, Any]:
             "GET /_emulator/sessions/{conversation_id}": "a session's state and parameters",
             "GET /_emulator/": "control plane dashboard (API: /_emulator/openapi.json)",
         },
-        "docs": "README.md in the orga-emulator repository",
+        "docs": "README.md and docs/ in the orga-emulator repository",
     }
 
 
-@routes.get("/")
+@index_routes.get("/")
 async def index(request: web.Request) -> web.StreamResponse:
     """The demo page for a browser; the JSON index for a client that prefers JSON."""
     if _prefers_json(request.headers.get("Accept", "")):
@@ -81,7 +74,10 @@ def _prefers_json(accept: str) -> bool:
     return "application/json" in types and "text/html" not in types
 
 
-@routes.get(STATIC_PREFIX + "voices.json")
+# --- /_emulator/demo/ -------------------------------------------------------------------------
+
+
+@demo_routes.get("/voices.json")
 async def demo_voices(request: web.Request) -> web.Response:
     """The voice catalogue for the page's list, and the current SDKs' default voice."""
     return web.json_response(
@@ -89,7 +85,7 @@ async def demo_voices(request: web.Request) -> web.Response:
     )
 
 
-@routes.get(STATIC_PREFIX + "{name}")
+@demo_routes.get("/{name}")
 async def demo_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in STATIC_FILES:
@@ -107,32 +103,54 @@ def _static(name: str) -> web.Response:
     )
 
 
-@routes.route("*", "/_emulator/dev/session-config")
-async def dev_session_config(request: web.Request) -> web.Response:
-    """What a backend gets from `@orga-ai/node`'s getSessionConfig(), without the backend."""
-    if request.method not in ("GET", "POST"):
-        raise errors.method_not_allowed(request.method, {"GET", "POST"})
-    app = request.app
-    settings = app[SETTINGS]
-    if not dev_endpoints_enabled(settings):
+# --- /_emulator/dev/ --------------------------------------------------------------------------
+
+
+def dev_endpoints_enabled(settings: Settings) -> bool:
+    """`--dev-endpoints on|off`, or with `auto` only on a loopback bind (what only you reach)."""
+    if settings.dev_endpoints != "auto":
+        return settings.dev_endpoints == "on"
+    return is_loopback_host(settings.host)
+
+
+@web.middleware
+async def dev_endpoints_gate(
+    request: web.Request, handler: web.RequestHandler
+) -> web.StreamResponse:
+    if not dev_endpoints_enabled(request.config_dict[SETTINGS]):
         raise errors.api_error(
             403,
             "The dev endpoints are off: the emulator is not bound to a loopback address. "
             "Start it with --dev-endpoints on to enable them.",
             code="dev_endpoints_disabled",
         )
-    email = request.query.get("email", DEV_EMAIL)
-    if email not in app[USERS]:
-        raise errors.user_not_found()
-    key = settings.api_keys[0]
-    issued = app[TOKENS].mint(
-        user_id=user_id_for(email), email=email.strip(), api_key_id=api_key_id(key)
+    return await handler(request)
+
+
+@dev_routes.route("*", "/session-config")
+async def dev_session_config(request: web.Request) -> web.Response:
+    """What a backend gets from `@orga-ai/node`'s getSessionConfig(), without the backend."""
+    if request.method not in ("GET", "POST"):
+        raise errors.method_not_allowed(request.method, {"GET", "POST"})
+    config = request.config_dict
+    issued = mint_token(
+        request, config[SETTINGS].api_keys[0], request.query.get("email", DEV_EMAIL)
     )
-    request[TOKEN_JTI] = issued.claims["jti"]
     return web.json_response(
         {
             "ephemeralToken": issued.token,
-            "iceServers": ice_servers_for(app, issued.claims),
+            "iceServers": config[RELAY].ice_servers(issued.claims),
             "expiresAt": issued.expires_at,
         }
     )
+
+
+def add_demo(app: web.Application) -> None:
+    """The page at /, its files and voices at /_emulator/demo/, its helper at /_emulator/dev/."""
+    app.add_routes(index_routes)
+    files = web.Application()
+    files.add_routes(demo_routes)
+    app.add_subapp(DEMO_PREFIX, files)
+    dev = web.Application(middlewares=[dev_endpoints_gate])
+    dev.add_routes(dev_routes)
+    app.add_subapp(DEV_PREFIX, dev)

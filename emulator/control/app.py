@@ -1,38 +1,35 @@
-"""Connecting the control plane to the app: state, hooks, routes, the request journal."""
+"""The control plane's sub-app, and its seams into the main app: the token journal (on_mint),
+the session hooks (on_open, observer), TURN faults, and the request journal."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from emulator.config import ConfigError, Settings
+from emulator.config import SETTINGS, ConfigError
 from emulator.control.inject import session_preparer, turn_hook
-from emulator.control.plane import ControlPlane
-from emulator.control.routes import routes
-from emulator.control.scenarios import ScenarioError, load_file
-from emulator.http.keys import (
-    CLOCK,
-    CONTROL,
-    CONVERSATION_ID,
-    FAULT_ID,
-    REQUEST_ID,
-    SESSIONS,
-    TEST_ID,
-    TOKENS,
-    TURN,
-)
+from emulator.control.plane import CONTROL, ControlPlane
+from emulator.control.routes import admin_only, routes
+from emulator.control.scenarios import ScenarioBook, ScenarioError, load_file
+from emulator.http.keys import CONVERSATION_ID, FAULT_ID, REQUEST_ID, TEST_ID
+from emulator.identity.clock import CLOCK
+from emulator.identity.tokens import TOKENS
+from emulator.rtc.registry import SESSIONS
+from emulator.rtc.relay import RELAY
 from emulator.rtc.session import RealtimeSession
 
 
-def install(app: web.Application, settings: Settings) -> ControlPlane:
-    """Build the control plane, connect it to the app's parts and add its routes."""
+def control_app(app: web.Application) -> web.Application:
+    """The control plane for /_emulator/: its state (on the main app, where the fault
+    middleware and the request journal need it), its seams into the main app's parts, and its
+    routes as a sub-app behind the admin check."""
+    settings = app[SETTINGS]
     control = ControlPlane(app[CLOCK], settings.seed)
     if settings.scenario:
         try:
-            control.scenarios = type(control.scenarios)(load_file(settings.scenario))
+            control.scenarios = ScenarioBook(load_file(settings.scenario))
         except ScenarioError as exc:
             raise ConfigError(
                 f"--scenario {settings.scenario}: {exc.param}: {exc.message}"
@@ -42,10 +39,11 @@ def install(app: web.Application, settings: Settings) -> ControlPlane:
     registry = app[SESSIONS]
     registry.on_open.append(session_preparer(control))
     registry.observer = _session_observer(control)
-    app[TURN].fault_hook = turn_hook(control)
-    app.add_routes(routes)
+    app[RELAY].fault_hook = turn_hook(control)
     app.on_shutdown.append(_close_feed)
-    return control
+    sub = web.Application(middlewares=[admin_only])
+    sub.add_routes(routes)
+    return sub
 
 
 async def _close_feed(app: web.Application) -> None:
@@ -58,6 +56,8 @@ def _session_observer(
     def observe(kind: str, session: RealtimeSession, data: dict[str, Any]) -> None:
         if kind == "fault":
             return  # published by inject.record already
+        if kind == "session.started":
+            control.tokens.consumed(session.token["jti"], session.conversation_id)
         control.feed.publish(
             f"session.{kind}" if kind == "datachannel" else kind,
             {
@@ -80,7 +80,7 @@ def record_request(request: web.Request, response: web.StreamResponse, elapsed_m
     if control is None:
         return
     entry = {
-        "at": time.time(),
+        "at": control.clock.time(),
         "request_id": request[REQUEST_ID],
         "method": request.method,
         "path": path,

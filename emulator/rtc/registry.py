@@ -1,0 +1,130 @@
+"""The live sessions, keyed by conversation_id, and a bounded list of recently ended ones."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from emulator.ai.responder import SentenceSource
+from emulator.config import Settings
+from emulator.http.bodies import CallRequest
+from emulator.identity.clock import Clock
+from emulator.identity.ids import IdFactory
+from emulator.identity.tokens import TokenLedger
+from emulator.rtc.aiortc_hooks import HostCandidates
+from emulator.rtc.session import EndReason, RealtimeSession, SessionObserver, SessionRecord
+
+log = logging.getLogger(__name__)
+
+# Ended sessions kept for inspection.
+ENDED_SESSIONS = 100
+# How long close_all() gives the peers, within the CLI's 2 s shutdown.
+CLOSE_ALL_TIMEOUT = 1.5
+
+
+class AtCapacity(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} sessions already")
+        self.limit = limit
+
+
+class TokenSpent(Exception):
+    """The token opened a session already (or is opening one right now)."""
+
+
+class SessionRegistry:
+    """The live sessions, keyed by conversation_id."""
+
+    def __init__(self, settings: Settings, ids: IdFactory, clock: Clock) -> None:
+        self.limit = settings.max_sessions
+        self.sessions: dict[str, RealtimeSession] = {}
+        self.ended: deque[SessionRecord] = deque(maxlen=ENDED_SESSIONS)
+        self._settings = settings
+        self._ids = ids
+        self._clock = clock
+        self._sentences = SentenceSource()
+        self._host_candidates = HostCandidates.from_settings(
+            settings.rtc_ports, settings.advertised_ip
+        )
+        # The control plane's seams: called with each new session before it answers (scenario,
+        # faults), and told what sessions do (its journal and live feed).
+        self.on_open: list[Callable[[RealtimeSession], None]] = []
+        self.observer: SessionObserver | None = None
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    @property
+    def full(self) -> bool:
+        # Sessions still being answered are in `sessions` already (see open()).
+        return len(self.sessions) >= self.limit
+
+    async def start_call(
+        self, call: CallRequest, claims: dict[str, Any], ledger: TokenLedger
+    ) -> RealtimeSession:
+        """One session per token: the capacity check and the token claim happen before the
+        first await, so they are atomic with respect to other calls on this loop. A call that
+        fails to open gives its token back."""
+        if self.full:
+            raise AtCapacity(self.limit)
+        if not ledger.claim(claims["jti"], claims["exp"]):
+            raise TokenSpent()
+        try:
+            return await self.open(call, claims)
+        except BaseException:
+            ledger.release(claims["jti"])
+            raise
+
+    async def open(self, call: CallRequest, claims: dict[str, Any]) -> RealtimeSession:
+        """Answer the offer. The slot is taken before the first await, so capacity holds."""
+        session = RealtimeSession(
+            self._ids.conversation_id(),
+            call,
+            claims,
+            settings=self._settings,
+            ids=self._ids,
+            sentences=self._sentences,
+            on_closed=self._forget,
+            host_candidates=self._host_candidates,
+            observer=self.observer,
+        )
+        self.sessions[session.conversation_id] = session
+        try:
+            for prepare in self.on_open:
+                prepare(session)
+            await session.answer(call.offer_sdp, call.candidates)
+        except BaseException:
+            await session.close(EndReason.ANSWER_FAILED)
+            raise
+        if self.observer is not None:
+            self.observer("session.started", session, {})
+        return session
+
+    def _forget(self, session: RealtimeSession) -> None:
+        if self.sessions.get(session.conversation_id) is session:
+            del self.sessions[session.conversation_id]
+        if session.end_reason not in (None, EndReason.ANSWER_FAILED):
+            self.ended.append(session.record())
+
+    def get(self, conversation_id: str) -> RealtimeSession | None:
+        return self.sessions.get(conversation_id)
+
+    async def close_all(self, reason: EndReason = EndReason.SHUTDOWN) -> None:
+        sessions = list(self.sessions.values())
+        if not sessions:
+            return
+        closing = asyncio.gather(*(s.close(reason) for s in sessions), return_exceptions=True)
+        try:
+            async with asyncio.timeout(CLOSE_ALL_TIMEOUT):
+                await closing
+        except TimeoutError:
+            log.warning("%d sessions did not close within %.1fs", len(sessions), CLOSE_ALL_TIMEOUT)
+        self.sessions.clear()
+
+
+SESSIONS = web.AppKey("sessions", SessionRegistry)
