@@ -1,23 +1,11 @@
-"""This machine's own interface addresses, read at startup."""
+"""This machine's addresses as clients should see them, and what a bind address means."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
 
-
-def interface_addresses() -> list[str]:
-    """The IPv4 addresses of this host's interfaces, loopback excluded."""
-    found: set[str] = set()
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.add(info[4][0])
-    except OSError:
-        pass
-    primary = primary_address()
-    if primary:
-        found.add(primary)
-    return sorted(a for a in found if not ipaddress.ip_address(a).is_loopback)
+from turn_stub.policy import is_wildcard
 
 
 def primary_address() -> str | None:
@@ -33,7 +21,7 @@ def primary_address() -> str | None:
 
 def reachable_host(bind_host: str) -> str:
     """The address clients should be told to use for a service bound to bind_host."""
-    if bind_host in ("0.0.0.0", "::", ""):
+    if is_wildcard(bind_host):
         return primary_address() or "127.0.0.1"
     return bind_host
 

@@ -11,6 +11,7 @@ import sys
 
 from aioice import stun
 
+from .policy import local_host_for
 from .server import TurnConfig
 
 
@@ -34,9 +35,7 @@ def binding_succeeds(host: str, port: int, timeout: float = 2.0) -> bool:
 
 
 def main() -> int:
-    host = os.environ.get("ORGA_TURN_STUB_HOST", TurnConfig.host)
-    if host in ("0.0.0.0", "", "::"):
-        host = "127.0.0.1"
+    host = local_host_for(os.environ.get("ORGA_TURN_STUB_HOST", TurnConfig.host))
     port = int(os.environ.get("ORGA_TURN_STUB_PORT", TurnConfig.port))
     if binding_succeeds(host, port):
         return 0

@@ -82,6 +82,19 @@ def _network(cidr: str) -> IPNetwork:
     return network
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def is_wildcard(host: str) -> bool:
+    """A bind address meaning "every interface" (clients must be told another one)."""
+    return host in WILDCARD_HOSTS
+
+
+def local_host_for(bind_host: str) -> str:
+    """Where a probe on this machine reaches a service bound to `bind_host`."""
+    return "127.0.0.1" if is_wildcard(bind_host) else bind_host
+
+
 def interface_addresses() -> list[str]:
     """This host's own addresses, read once at startup (Linux ioctl, else resolver)."""
     found: list[str] = []

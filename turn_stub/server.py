@@ -24,7 +24,7 @@ from . import message as msg
 from .allocation import Address, Allocation
 from .credentials import long_term_key, parse_rest_username, rest_password
 from .nonce import NonceIssuer
-from .policy import PeerPolicy, interface_addresses, unwrap
+from .policy import PeerPolicy, interface_addresses, is_wildcard, unwrap
 from .transport import (
     ClientLink,
     RelayProtocol,
@@ -123,7 +123,7 @@ class TurnServer:
         loop = asyncio.get_running_loop()
         local = interface_addresses()
         self._policy = PeerPolicy(self.config.allow_peers, self.config.deny_peers, local)
-        if self.config.relay_address is None and self.config.host in ("0.0.0.0", "::", ""):
+        if self.config.relay_address is None and is_wildcard(self.config.host):
             self._relay_address = _first_public_ipv4(local)
             self._advertised_address = self.config.advertised_address or self._relay_address
         if unwrap(self._relay_address).version != 4:

@@ -14,13 +14,23 @@ import socket
 import struct
 import sys
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from .allocation import Address, Allocation
 from .message import data_indication, padding
 
-if TYPE_CHECKING:
-    from .server import TurnServer
+
+class StunHandler(Protocol):
+    """What the transports hand their traffic to (the server), declared here so that this lower
+    module needs nothing from server.py."""
+
+    allocations_by_key: dict[Hashable, Allocation]
+
+    def handle_stun(self, data: bytes, link: ClientLink) -> None: ...
+
+    def connection_made(self, connection: TcpConnection) -> None: ...
+
+    def connection_lost(self, connection: TcpConnection) -> None: ...
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +46,6 @@ class ClientLink(Protocol):
     stream: bool
 
     def send(self, data: bytes) -> None: ...
-
-
-def is_channel_data(first_byte: int) -> bool:
-    # The two top bits tell STUN (0b00) from ChannelData (0b01) (RFC 8656 section 12.4).
-    return 0x40 <= first_byte < 0x80
 
 
 def channel_data_to_peer(allocation: Allocation, data: bytes) -> None:
@@ -73,7 +78,7 @@ class UdpLink:
 
 
 class UdpServerProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: TurnServer) -> None:
+    def __init__(self, server: StunHandler) -> None:
         self._server = server
         self._allocations = server.allocations_by_key
         self.transport: asyncio.DatagramTransport | None = None
@@ -115,7 +120,7 @@ class TcpConnection(asyncio.Protocol):
 
     stream = True
 
-    def __init__(self, server: TurnServer) -> None:
+    def __init__(self, server: StunHandler) -> None:
         self._server = server
         self._buffer = b""
         self.key: Hashable = self

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from aiortc.rtp import RtpPacket
 
@@ -20,15 +20,24 @@ from emulator.ai.params import SessionParams
 from emulator.ai.responder import Reply, Responder, UserTurn
 from emulator.ai.vad import TurnDetector, TurnPolicy, Utterance, VoiceActivityDetector
 from emulator.identity.ids import IdFactory
-from emulator.rtc.media import AssistantAudioTrack, MediaCounters
 
 
 class EchoMode(enum.Enum):
-    TURN = "turn"
+    TURN = "turn"  # turn-taking: each user turn is answered when it ends
     LIVE = "live"
 
 
 SendEvent = Callable[[dict[str, Any]], None]
+
+
+class Voice(Protocol):
+    """The AI's audio track (emulator.rtc.media.AssistantAudioTrack): Opus packets out."""
+
+    def play(self, packets: Iterable[bytes], on_done: Callable[[], None] | None = None) -> None:
+        """Queue a reply; `on_done` runs once its last packet is sent."""
+
+    def forward(self, payload: bytes) -> None:
+        """Send one packet now (live echo)."""
 
 
 class EchoAssistant:
@@ -36,9 +45,8 @@ class EchoAssistant:
         self,
         *,
         mode: EchoMode,
-        track: AssistantAudioTrack,
+        track: Voice,
         responder: Responder,
-        counters: MediaCounters,
         params: Callable[[], SessionParams],
         send: SendEvent,
         ids: IdFactory,
@@ -53,25 +61,21 @@ class EchoAssistant:
         self._hang_up = hang_up
         self._timers: set[asyncio.TimerHandle] = set()
         self._loop = asyncio.get_running_loop()
-        self._counters = counters
         self._params = params
         self._send = send
         self._ids = ids
         self._turns = TurnDetector(turns, self._on_utterance, vad)
         self._closed = False
 
-    def on_audio_rtp(self, packet: RtpPacket) -> None:
-        """A packet of the user's audio, straight off the wire."""
+    def hear(self, packet: RtpPacket) -> bool:
+        """A packet of the user's audio, straight off the wire; returns whether it was voice."""
         payload = packet.payload
-        counters = self._counters
-        counters.audio_in_packets += 1
-        counters.audio_in_bytes += len(payload)
         if not payload or self._closed or not self._hears_user():
-            return
-        if self._turns.feed(packet):
-            counters.audio_in_voiced += 1
+            return False
+        voiced = self._turns.feed(packet)
         if self.mode is EchoMode.LIVE:
             self._track.forward(payload)
+        return voiced
 
     def on_text(self, text: str) -> None:
         """Text input: answered at once, without a transcript."""

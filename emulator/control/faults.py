@@ -35,7 +35,6 @@ ENDPOINTS = {
 ENDPOINT_BY_PATH = {path: name for name, path in ENDPOINTS.items()}
 
 # The SDK gives up on /calls after 10 s; a slow answer arrives later than that by default.
-SDK_CALLS_TIMEOUT_MS = 10_000
 SLOW_ANSWER_MS = 11_000
 
 # fault kind -> (injection point, allowed parameters)

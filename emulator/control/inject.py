@@ -143,7 +143,7 @@ def session_preparer(control: ControlPlane) -> Callable[[RealtimeSession], None]
         token = session.token
         scenario = control.scenarios.for_claims(token)
         if scenario is not None:
-            session.use_responder(ScriptedResponder(scenario, session.assistant.responder))
+            session.use_responder(lambda echo: ScriptedResponder(scenario, echo))
             if scenario.hang_up_after_seconds is not None:
                 session.after_connected(scenario.hang_up_after_seconds, session.hang_up)
         if not control.faults.active(SESSION):
@@ -171,7 +171,7 @@ def _apply_session_fault(control: ControlPlane, session: RealtimeSession, rule: 
             test_id=session.token.get("test_id"),
             **detail,
         )
-        session.record_fault({k: v for k, v in entry.items() if k != "at"})
+        session.faults.record({k: v for k, v in entry.items() if k != "at"})
 
     def later(action: Callable[[], None], **detail: Any) -> None:
         def run() -> None:
@@ -182,10 +182,10 @@ def _apply_session_fault(control: ControlPlane, session: RealtimeSession, rule: 
 
     kind, params = rule.kind, rule.params
     if kind == "ice_never_connects":
-        session.sdp_rewrites.append(_wrong_ice_password)
+        session.faults.sdp_rewrites.append(_wrong_ice_password)
         applied()
     elif kind == "dtls_failure":
-        session.sdp_rewrites.append(_wrong_fingerprint)
+        session.faults.sdp_rewrites.append(_wrong_fingerprint)
         applied()
     elif kind == "packet_loss":
         # Its own generator, drawn from the seeded one: reproducible per session.
@@ -193,9 +193,9 @@ def _apply_session_fault(control: ControlPlane, session: RealtimeSession, rule: 
         session.lose_packets(params["percent"] / 100, rng, params["direction"])
         applied(percent=params["percent"], direction=params["direction"])
     elif kind == "datachannel_close":
-        later(session.close_channel)
+        later(session.channel.close)
     elif kind == "media_silent":
-        later(session.track.mute)
+        later(session.silence_media)
     elif kind == "hangup":
         later(session.hang_up)
 

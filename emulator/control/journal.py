@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable
 from typing import Any
 
 from emulator.identity.clock import Clock
@@ -105,7 +104,3 @@ class TokenJournal:
 
     def clear(self) -> None:
         self._tokens.clear()
-
-
-def by_test(entries: Iterable[dict[str, Any]], test_id: str | None) -> list[dict[str, Any]]:
-    return [e for e in entries if test_id is None or e.get("test_id") == test_id]

@@ -22,8 +22,8 @@ from emulator.http.auth import bearer_credential
 from emulator.http.bodies import read_json
 from emulator.identity.clock import CLOCK
 from emulator.net import is_loopback_host
+from emulator.rtc.lifecycle import EndReason
 from emulator.rtc.registry import SESSIONS
-from emulator.rtc.session import EndReason
 
 routes = web.RouteTableDef()
 MAX_LIST = 1000

@@ -1,6 +1,7 @@
-"""Identifiers: conversation ids, token ids, event ids, request ids.
+"""Identifiers: conversation, session, token, event, item and response ids.
 
-One seeded generator owns them all, so that `--seed` makes a run reproducible.
+One seeded generator owns them all, so that `--seed` makes a run reproducible. (Request ids
+are a counter in the HTTP middleware: they need not be seeded.)
 """
 
 from __future__ import annotations
@@ -27,9 +28,6 @@ class IdFactory:
 
     def event_id(self) -> str:
         return "event_" + self._hex(8)
-
-    def request_id(self) -> str:
-        return "req_" + self._hex(8)
 
     def session_id(self) -> str:
         return "sess_" + self._hex(12)

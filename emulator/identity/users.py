@@ -54,10 +54,6 @@ class UserDirectory:
                     emails.append(line)
         return cls(emails)
 
-    @property
-    def open(self) -> bool:
-        return self._emails is None
-
     def __contains__(self, email: str) -> bool:
         if not is_valid_email(email):
             return False

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from emulator.config import Settings
+from turn_stub.policy import local_host_for
 
 
 def readyz_url(environ: Mapping[str, str]) -> str:
@@ -21,9 +22,7 @@ def readyz_url(environ: Mapping[str, str]) -> str:
         port = int(open(port_file).read().strip())
     else:
         port = int(environ.get("ORGA_EMULATOR_PORT", Settings.port))
-    host = environ.get("ORGA_EMULATOR_HOST", Settings.host)
-    if host in ("0.0.0.0", "", "::"):
-        host = "127.0.0.1"
+    host = local_host_for(environ.get("ORGA_EMULATOR_HOST", Settings.host))
     return f"http://{host}:{port}/readyz"
 
 

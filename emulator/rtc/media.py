@@ -150,10 +150,6 @@ class AssistantAudioTrack(MediaStreamTrack):
         self._muted = False
         self._loss: tuple[float, random.Random] | None = None
 
-    @property
-    def speaking(self) -> bool:
-        return bool(self._replies)
-
     def play(self, packets: Iterable[bytes], on_done: Callable[[], None] | None = None) -> None:
         """Queue a reply; `on_done` runs (soon, from the loop) once its last packet is sent."""
         room = MAX_QUEUED_REPLY_PACKETS - self._queued

@@ -17,7 +17,9 @@ from emulator.identity.clock import Clock
 from emulator.identity.ids import IdFactory
 from emulator.identity.tokens import TokenLedger
 from emulator.rtc.aiortc_hooks import HostCandidates
-from emulator.rtc.session import EndReason, RealtimeSession, SessionObserver, SessionRecord
+from emulator.rtc.inspection import SessionRecord
+from emulator.rtc.lifecycle import EndReason
+from emulator.rtc.session import RealtimeSession, SessionObserver
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class SessionRegistry:
             claims,
             settings=self._settings,
             ids=self._ids,
+            clock=self._clock,
             sentences=self._sentences,
             on_closed=self._forget,
             host_candidates=self._host_candidates,

@@ -178,4 +178,4 @@ async def test_the_event_log_records_both_directions_bounded(emulator, client):
     log = session.describe()["events"]
     assert len(log) == 256
     assert {e["direction"] for e in log} == {"in", "out"}
-    assert session.messages_in == 300 and session.messages_out == 302
+    assert session.channel.messages_in == 300 and session.channel.messages_out == 302

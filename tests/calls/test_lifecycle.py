@@ -17,7 +17,7 @@ from orga_client import OrgaClient, ToneBurstTrack, registry
 
 from emulator.identity.clock import CLOCK
 from emulator.identity.tokens import LEDGER
-from emulator.rtc.session import EndReason, SessionState
+from emulator.rtc.lifecycle import EndReason, SessionState
 
 HERE = Path(__file__).parent
 
