@@ -80,7 +80,6 @@ def record_request(request: web.Request, response: web.StreamResponse, elapsed_m
     if control is None:
         return
     entry = {
-        "at": control.clock.time(),
         "request_id": request[REQUEST_ID],
         "method": request.method,
         "path": path,
@@ -90,5 +89,4 @@ def record_request(request: web.Request, response: web.StreamResponse, elapsed_m
         "test_id": request.get(TEST_ID),
         "fault": request.get(FAULT_ID),
     }
-    control.requests.record(entry)
-    control.feed.publish("request", entry)
+    control.feed.publish("request", control.requests.record(entry))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 from aiohttp import web
+
+from emulator.identity.clock import Clock
 
 QUEUE_SIZE = 256
 POLL_SECONDS = 1.0  # how soon a vanished client is noticed
@@ -22,7 +23,8 @@ _CLOSE = object()
 
 
 class Feed:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._subscribers: set[asyncio.Queue[Any]] = set()
         self._sequence = 0
         self._idle = asyncio.Event()
@@ -41,7 +43,7 @@ class Feed:
         if not self._subscribers:
             return
         self._sequence += 1
-        event = (self._sequence, kind, {"type": kind, "at": time.time(), **data})
+        event = (self._sequence, kind, {"type": kind, "at": self._clock.time(), **data})
         for queue in self._subscribers:
             if queue.full():
                 queue.get_nowait()  # drop the oldest: a slow reader must not hold us up

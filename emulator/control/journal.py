@@ -6,7 +6,6 @@ one append per request; filtering happens when someone reads.
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -21,30 +20,17 @@ def _matches(entry: dict[str, Any], filters: dict[str, str | None]) -> bool:
     return all(value is None or entry.get(key) == value for key, value in filters.items())
 
 
-class RequestJournal:
-    """The API's requests: method, path, status, latency, conversation_id, test id, fault."""
+class Journal:
+    """A bounded list of entries, each stamped with the emulator's clock: the API's requests
+    (method, path, status, latency, conversation_id, test id, fault), or the faults applied
+    (which rule, to what: a request, a session, a TURN request)."""
 
-    def __init__(self, size: int = REQUESTS_KEPT) -> None:
-        self.entries: deque[dict[str, Any]] = deque(maxlen=size)
-
-    def record(self, entry: dict[str, Any]) -> None:
-        self.entries.append(entry)
-
-    def select(self, **filters: str | None) -> list[dict[str, Any]]:
-        return [e for e in self.entries if _matches(e, filters)]
-
-    def clear(self) -> None:
-        self.entries.clear()
-
-
-class FaultJournal:
-    """Every fault that was applied: which rule, to what (request, session, TURN request)."""
-
-    def __init__(self, size: int = FAULTS_KEPT) -> None:
+    def __init__(self, clock: Clock, size: int) -> None:
+        self._clock = clock
         self.entries: deque[dict[str, Any]] = deque(maxlen=size)
 
     def record(self, entry: dict[str, Any]) -> dict[str, Any]:
-        entry = {"at": time.time(), **entry}
+        entry = {"at": self._clock.time(), **entry}
         self.entries.append(entry)
         return entry
 

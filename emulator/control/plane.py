@@ -9,7 +9,7 @@ from aiohttp import web
 
 from emulator.control.faults import FaultBook
 from emulator.control.feed import Feed
-from emulator.control.journal import FaultJournal, RequestJournal, TokenJournal
+from emulator.control.journal import FAULTS_KEPT, REQUESTS_KEPT, Journal, TokenJournal
 from emulator.control.scenarios import ScenarioBook
 from emulator.identity.clock import Clock
 
@@ -18,16 +18,19 @@ from emulator.identity.clock import Clock
 class ControlPlane:
     clock: Clock
     seed: int | None
-    requests: RequestJournal = field(default_factory=RequestJournal)
-    applied_faults: FaultJournal = field(default_factory=FaultJournal)
-    feed: Feed = field(default_factory=Feed)
     scenarios: ScenarioBook = field(default_factory=ScenarioBook)
+    requests: Journal = field(init=False)
+    applied_faults: Journal = field(init=False)
+    feed: Feed = field(init=False)
     tokens: TokenJournal = field(init=False)
     faults: FaultBook = field(init=False)
     # Seeded apart from the ids, so fault dice do not shift the ids a seed reproduces.
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
+        self.requests = Journal(self.clock, REQUESTS_KEPT)
+        self.applied_faults = Journal(self.clock, FAULTS_KEPT)
+        self.feed = Feed(self.clock)
         self.tokens = TokenJournal(self.clock)
         self.rng = random.Random(f"faults:{self.seed}" if self.seed is not None else None)
         self.faults = FaultBook(self.rng)

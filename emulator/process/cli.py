@@ -18,11 +18,12 @@ from typing import Any
 
 from emulator import __version__
 from emulator.config import DEV_API_KEY, Settings, build_parser, settings_from
+from emulator.identity.clock import CLOCK
 from emulator.net import reachable_host
 from emulator.process.logs import redact, setup_logging
 from emulator.process.server import EmulatorServer, StartupError
 from emulator.process.tls import client_hints
-from emulator.rtc.relay import ice_servers
+from emulator.rtc.relay import RELAY
 
 log = logging.getLogger("emulator")
 
@@ -160,11 +161,8 @@ async def exec_command(settings: Settings, command: list[str]) -> int:
 def exec_environment(server: EmulatorServer) -> dict[str, str]:
     settings = server.settings
     env = {"ORGA_BASE_URL": server.base_url, "ORGA_API_KEY": settings.api_keys[0]}
-    turn = server.turn_address
-    servers: list[dict[str, Any]] = []
-    if turn:
-        claims = {"exp": int(time.time()) + EXEC_CREDENTIAL_LIFETIME, "sub": "orga-emulator-exec"}
-        servers = ice_servers(turn[0], turn[1], settings.turn_secret, claims)
+    expires = int(server.app[CLOCK].time()) + EXEC_CREDENTIAL_LIFETIME
+    servers = server.app[RELAY].ice_servers({"exp": expires, "sub": "orga-emulator-exec"})
     env["ORGA_ICE_SERVERS"] = json.dumps(servers)
     if server.tls:  # a Node command trusts the emulator's certificate without further setup
         env["NODE_EXTRA_CA_CERTS"] = str(_ca_of(server))
