@@ -7,15 +7,15 @@ wins over the variable, which wins over the default.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import ipaddress
 import os
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
+
+from turn_stub.options import Option, OptionTable
 
 ENV_PREFIX = "ORGA_EMULATOR_"
 DEV_API_KEY = "sk_orga_ai_emulator_dev_key"
@@ -77,15 +77,6 @@ class Settings:
         return self.api_keys != (DEV_API_KEY,)
 
 
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
-
-
 def _port_range(text: str) -> str:
     low, sep, high = text.partition("-")
     if not (sep and low.isdigit() and high.isdigit() and 1 <= int(low) <= int(high) <= 65535):
@@ -105,43 +96,7 @@ def _port(text: str) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class Option:
-    """One setting: its flag, its environment variable and its help, in one place."""
-
-    name: str  # the Settings field
-    help: str
-    type: Callable[[str], Any] = str
-    flag: str | None = None  # defaults to --name-with-dashes
-    repeatable: bool = False
-    boolean: bool = False
-    choices: Sequence[str] | None = None
-    metavar: str | None = None
-
-    @property
-    def cli_flag(self) -> str:
-        return self.flag or "--" + self.name.replace("_", "-")
-
-    @property
-    def env_var(self) -> str:
-        return ENV_PREFIX + self.cli_flag.removeprefix("--").replace("-", "_").upper()
-
-    @property
-    def default(self) -> Any:
-        f = next(f for f in dataclasses.fields(Settings) if f.name == self.name)
-        if f.default_factory is not dataclasses.MISSING:
-            return None  # generated per process
-        return f.default
-
-    def parse_env(self, text: str) -> Any:
-        if self.boolean:
-            return _bool(text)
-        if self.repeatable:
-            return tuple(self.type(part.strip()) for part in text.split(",") if part.strip())
-        return self.type(text)
-
-
-OPTIONS: tuple[Option, ...] = (
+OPTION_LIST = (
     Option("host", "Address the HTTP API binds to."),
     Option("port", "HTTP port; 0 picks a free one (see --port-file).", _port),
     Option("port_file", "Write the chosen HTTP port to this file once listening.", metavar="PATH"),
@@ -298,45 +253,25 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
+OPTIONS = OptionTable(ENV_PREFIX, Settings, OPTION_LIST)
+
+
 def build_parser(prog: str = "orga-emulator") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Offline emulator of Orga Cloud's realtime API.",
         epilog="Every option is also read from the environment as ORGA_EMULATOR_<NAME>.",
     )
-    add_options(parser)
+    OPTIONS.add_to(parser)
     return parser
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    for opt in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": opt.name, "default": None, "help": opt.help}
-        if opt.boolean:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs["type"] = opt.type
-            if opt.repeatable:
-                kwargs["action"] = "append"
-            if opt.choices:
-                kwargs["choices"] = opt.choices
-            if opt.metavar:
-                kwargs["metavar"] = opt.metavar
-        parser.add_argument(opt.cli_flag, **kwargs)
 
 
 def settings_from(namespace: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     """Settings from parsed flags, falling back to the environment, then to the defaults."""
-    values: dict[str, Any] = {}
-    for opt in OPTIONS:
-        value = getattr(namespace, opt.name, None)
-        if value is None and opt.env_var in environ:
-            try:
-                value = opt.parse_env(environ[opt.env_var])
-            except ValueError as exc:
-                raise SystemExit(f"orga-emulator: {opt.env_var}: {exc}") from None
-        if value is None:
-            continue
-        values[opt.name] = tuple(value) if opt.repeatable else value
+    try:
+        values = OPTIONS.values(namespace, environ)
+    except ValueError as exc:
+        raise SystemExit(f"orga-emulator: {exc}") from None
     if not values.get("api_keys"):
         values.pop("api_keys", None)
     settings = Settings(**values)
@@ -356,24 +291,8 @@ def load_settings(
 
 
 def options_table() -> str:
-    """The README's configuration table, generated so that it cannot drift from the CLI."""
-    rows = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
-    for opt in OPTIONS:
-        flag = f"`--[no-]{opt.cli_flag[2:]}`" if opt.boolean else f"`{opt.cli_flag}`"
-        if opt.choices:
-            flag += " " + "\\|".join(opt.choices)
-        default = opt.default
-        if default is None:
-            shown = "random per process" if opt.name.endswith("secret") else "—"
-        elif isinstance(default, tuple):
-            shown = ", ".join(f"`{d}`" for d in default) or "—"
-        else:
-            shown = f"`{str(default).lower() if isinstance(default, bool) else default}`"
-        help_text = opt.help + (
-            " Repeatable; comma-separated in the variable." if opt.repeatable else ""
-        )
-        rows.append(f"| {flag} | `{opt.env_var}` | {shown} | {help_text} |")
-    return "\n".join(rows)
+    """The README's configuration table (`python -m emulator.config` prints it)."""
+    return OPTIONS.markdown()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Every option can also come from the environment as ``ORGA_TURN_STUB_<NAME>``
 (e.g. ``ORGA_TURN_STUB_SECRET``); repeatable options take a comma-separated
-list there. OPTIONS is the single table the parser (and the README) is built from.
+list there. OPTIONS (a turn_stub.options table, like the emulator's) is the single table the
+parser (and the README) is built from.
 """
 
 from __future__ import annotations
@@ -15,95 +16,77 @@ import secrets
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from .options import Option, OptionTable
 from .server import TurnConfig, TurnServer
 
 ENV_PREFIX = "ORGA_TURN_STUB_"
 
 
-@dataclass(frozen=True)
-class Option:
-    name: str  # the long flag without its dashes
-    help: str
-    type: Callable[[str], Any] = str
-    default: Any = None
-    repeat: bool = False
-
-    @property
-    def flag(self) -> str:
-        return f"--{self.name}"
-
-    @property
-    def dest(self) -> str:
-        return self.name.replace("-", "_")
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.dest.upper()
+def _log_level(text: str) -> str:
+    level = text.upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"not one of {', '.join(LOG_LEVELS)}: {text}")
+    return level
 
 
-_DEFAULTS = TurnConfig(secret="")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
-OPTIONS: tuple[Option, ...] = (
-    Option("host", "address to listen on (UDP and TCP)", default=_DEFAULTS.host),
-    Option("port", "port for both UDP and TCP (0: any free one)", int, _DEFAULTS.port),
-    Option("realm", "REALM of the long-term credentials", default=_DEFAULTS.realm),
-    Option("secret", "TURN REST shared secret (default: random, printed at startup)"),
-    Option("relay-address", "address relayed sockets bind to (default: the host address)"),
-    Option("advertised-address", "address put in XOR-RELAYED-ADDRESS (1:1 NAT)"),
-    Option("max-allocations", "allocations in total", int, _DEFAULTS.max_allocations),
-    Option(
-        "max-allocations-per-user",
-        "allocations per user",
-        int,
-        _DEFAULTS.max_allocations_per_user,
+OPTIONS = OptionTable(
+    ENV_PREFIX,
+    TurnConfig,
+    (
+        Option("host", "Address to listen on (UDP and TCP)."),
+        Option("port", "Port for both UDP and TCP (0: any free one).", int),
+        Option("realm", "REALM of the long-term credentials."),
+        Option("secret", "TURN REST shared secret; a generated one is printed at startup."),
+        Option("relay_address", "Address relayed sockets bind to. Default: the host address."),
+        Option("advertised_address", "Address put in XOR-RELAYED-ADDRESS (1:1 NAT)."),
+        Option("max_allocations", "Allocations in total.", int),
+        Option("max_allocations_per_user", "Allocations per user.", int),
+        Option(
+            "allow_peers",
+            "CIDR peers may be relayed to, over the default policy.",
+            flag="--allow-peer",
+            repeatable=True,
+            metavar="CIDR",
+        ),
+        Option(
+            "deny_peers",
+            "CIDR peers may not be relayed to, over the default policy.",
+            flag="--deny-peer",
+            repeatable=True,
+            metavar="CIDR",
+        ),
+        Option("log_level", "Logging level.", _log_level, default="WARNING", metavar="LEVEL"),
     ),
-    Option("allow-peer", "CIDR peers may be relayed to, over the default policy", repeat=True),
-    Option("deny-peer", "CIDR peers may not be relayed to, over the default policy", repeat=True),
-    Option("log-level", "DEBUG, INFO, WARNING or ERROR", str.upper, "WARNING"),
 )
 
 
-def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
-    """The argument parser, with defaults taken from ORGA_TURN_STUB_* variables."""
-    environ = os.environ if environ is None else environ
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="orga-turn-stub", description="TURN (RFC 8656) and STUN server for orga-emulator."
+        prog="orga-turn-stub",
+        description="TURN (RFC 8656) and STUN server for orga-emulator.",
+        epilog=f"Every option is also read from the environment as {ENV_PREFIX}<NAME>.",
     )
-    for option in OPTIONS:
-        raw = environ.get(option.env)
-        if option.repeat:
-            default = [v.strip() for v in raw.split(",") if v.strip()] if raw else []
-            parser.add_argument(
-                option.flag, action="append", default=None, help=f"{option.help} (repeatable)"
-            )
-            parser.set_defaults(**{f"_env_{option.dest}": default})
-        else:
-            default = option.type(raw) if raw is not None else option.default
-            parser.add_argument(option.flag, type=option.type, default=default, help=option.help)
+    OPTIONS.add_to(parser)
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> tuple[TurnConfig, bool]:
-    """The server configuration, and whether the secret had to be generated."""
-    values = vars(args)
-    generated = not values["secret"]
-    config = TurnConfig(
-        host=values["host"],
-        port=values["port"],
-        realm=values["realm"],
-        secret=values["secret"] or secrets.token_urlsafe(24),
-        relay_address=values["relay_address"],
-        advertised_address=values["advertised_address"],
-        max_allocations=values["max_allocations"],
-        max_allocations_per_user=values["max_allocations_per_user"],
-        # Flags given on the command line replace the environment's list.
-        allow_peers=values["allow_peer"] or values["_env_allow_peer"],
-        deny_peers=values["deny_peer"] or values["_env_deny_peer"],
-    )
-    return config, generated
+def config_from_args(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> tuple[TurnConfig, str, bool]:
+    """The server configuration, the log level, and whether the secret had to be generated."""
+    values = OPTIONS.values(args, os.environ if environ is None else environ)
+    log_level = values.pop("log_level", "WARNING")
+    for name in ("allow_peers", "deny_peers"):
+        if name in values:
+            values[name] = list(values[name])
+    generated = not values.get("secret")
+    if generated:
+        values["secret"] = secrets.token_urlsafe(24)
+    return TurnConfig(**values), log_level, generated
 
 
 async def serve(config: TurnConfig, announce: Callable[[TurnServer], None]) -> None:
@@ -124,12 +107,15 @@ async def serve(config: TurnConfig, announce: Callable[[TurnServer], None]) -> N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        config, log_level, generated = config_from_args(build_parser().parse_args(argv))
+    except ValueError as exc:
+        print(f"orga-turn-stub: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
-        level=getattr(logging, args.log_level, logging.WARNING),
+        level=getattr(logging, log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config, generated = config_from_args(args)
 
     def announce(server: TurnServer) -> None:
         udp, tcp = server.udp_address, server.tcp_address
@@ -158,12 +144,5 @@ def _run(coroutine: Any) -> None:
 
 
 def options_table() -> str:
-    """The README's table of orga-turn-stub's options, generated so that it cannot drift."""
-    rows = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
-    for option in OPTIONS:
-        default = "—" if option.default is None else f"`{option.default}`"
-        meaning = option.help + (
-            " (repeatable; comma-separated in the variable)" if option.repeat else ""
-        )
-        rows.append(f"| `{option.flag}` | `{option.env}` | {default} | {meaning} |")
-    return "\n".join(rows)
+    """The README's table of orga-turn-stub's options."""
+    return OPTIONS.markdown()

@@ -32,6 +32,7 @@ class StunHandler(Protocol):
 
     def connection_lost(self, connection: TcpConnection) -> None: ...
 
+
 logger = logging.getLogger(__name__)
 
 _CHANNEL_HEADER = struct.Struct("!HH")

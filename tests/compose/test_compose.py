@@ -33,7 +33,7 @@ BIN = Path(sys.executable).parent
 
 PARSERS = {
     "orga-emulator": (lambda env: emulator_parser(), {o.env_var for o in EMULATOR_OPTIONS}),
-    "orga-turn-stub": (lambda env: turn_parser(env), {o.env for o in TURN_OPTIONS}),
+    "orga-turn-stub": (lambda env: turn_parser(), {o.env_var for o in TURN_OPTIONS}),
 }
 HEALTHCHECK_MODULES = {
     "orga-emulator": "emulator.process.healthcheck",

@@ -87,7 +87,7 @@ def test_policy_rules_layer_over_defaults():
 
 
 def test_cli_options_table_and_environment():
-    flags = {option.flag for option in OPTIONS}
+    flags = {option.cli_flag for option in OPTIONS}
     for flag in (
         "--host",
         "--port",
@@ -103,13 +103,13 @@ def test_cli_options_table_and_environment():
     ):
         assert flag in flags
     environ = {"ORGA_TURN_STUB_SECRET": "from-env", "ORGA_TURN_STUB_DENY_PEER": "10.0.0.0/8,::/0"}
-    args = build_parser(environ).parse_args(["--port", "0", "--allow-peer", "10.1.0.0/16"])
-    config, generated = config_from_args(args)
+    args = build_parser().parse_args(["--port", "0", "--allow-peer", "10.1.0.0/16"])
+    config, _, generated = config_from_args(args, environ)
     assert (config.secret, generated, config.port) == ("from-env", False, 0)
     assert config.deny_peers == ["10.0.0.0/8", "::/0"]
     assert config.allow_peers == ["10.1.0.0/16"]
-    args = build_parser({}).parse_args(["--deny-peer", "1.0.0.0/8", "--deny-peer", "2.0.0.0/8"])
-    config, generated = config_from_args(args)
+    args = build_parser().parse_args(["--deny-peer", "1.0.0.0/8", "--deny-peer", "2.0.0.0/8"])
+    config, _, generated = config_from_args(args, {})
     assert generated and config.secret
     assert config.deny_peers == ["1.0.0.0/8", "2.0.0.0/8"]
     assert config.host == "127.0.0.1"  # safe default
