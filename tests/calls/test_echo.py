@@ -161,6 +161,7 @@ async def test_an_empty_modalities_list_keeps_the_voice(make_emulator, make_clie
     client.attach_microphone(mic)
     await client.connect()
     await client.event("conversation.created")
+    client.send({"event": "session.update", "data": {"modalities": []}})
     updated = await client.event("session.updated")
     assert updated["session"]["modalities"] == []
     delay = await _first_echo_delay(client, mic)
