@@ -233,7 +233,8 @@ def assert_a_whole_call(browser: Browser, base_url: str, *, voice: str, mic: str
     loud_at = browser.evaluate("orgaTest.energy.loudAt")
     taken, heard, replied = ((at - mic_at) / 1000 for at in (times[0], loud_at, times[reply]))
     print(
-        f"{engine} mic={mic}: transcript {taken:.2f} s, voice {heard:.2f} s, item {replied:.2f} s"
+        f"{browser.engine} mic={mic}: transcript {taken:.2f} s, voice {heard:.2f} s,"
+        f" item {replied:.2f} s"
     )
     if mic == "default":
         assert max(taken, heard) < DEFAULT_MIC_TURN_WITHIN, (
