@@ -30,6 +30,18 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
+step "Python SDK orga-ai from the current SDK sources (tests/sdk/test_python_sdk.py)"
+ORGA_PY_SDK="${ORGA_SDK_SRC:-../shared/orga-sdk-src}/packages/server/python"
+if [ -d "$ORGA_PY_SDK" ]; then
+  # setuptools writes build/ and src/*.egg-info beside the sources: build from a writable copy.
+  sdk_copy=$(mktemp -d)
+  cp -R "$ORGA_PY_SDK" "$sdk_copy/python" && chmod -R u+w "$sdk_copy"
+  .venv/bin/python -m pip install -q --disable-pip-version-check "$sdk_copy/python"
+  rm -rf "$sdk_copy"
+else
+  echo "no $ORGA_PY_SDK: the orga-ai SDK tests skip (set ORGA_SDK_SRC to the SDK monorepo)"
+fi
+
 step "Orga SDKs from the npm registry (tests/js)"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 

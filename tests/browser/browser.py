@@ -41,6 +41,7 @@ BASE_ARGS = (
     "--use-fake-device-for-media-stream",
     f"--use-file-for-fake-audio-capture={SPEECH_WAV}%noloop",
 )
+FAKE_AUDIO_FILE_FLAG = "--use-file-for-fake-audio-capture="
 # Firefox (Debian's firefox-esr, over WebDriver BiDi): fake media without prompts, autoplay,
 # and the same closed-network manners as Chromium's flags.
 FIREFOX = os.environ.get("ORGA_TEST_FIREFOX", "/usr/bin/firefox-esr")
@@ -92,9 +93,11 @@ class Browser:
         engine: str = "chromium",
         prefs: dict[str, Any] | None = None,
         accept_insecure_certs: bool = False,
+        fake_audio_file: bool = True,
     ) -> None:
         """Chromium with `extra_args` flags, or Firefox with `prefs` (and, for one test only,
-        every certificate accepted)."""
+        every certificate accepted). `fake_audio_file=False` leaves Chromium's microphone its
+        built-in fake (a beep), without --use-file-for-fake-audio-capture."""
         require_browser_tools(engine)
         self.engine = engine
         if engine == "firefox":
@@ -109,7 +112,14 @@ class Browser:
             options = {
                 "browser": "chromium",
                 "executablePath": CHROMIUM,
-                "args": [*BASE_ARGS, *extra_args],
+                "args": [
+                    *(
+                        arg
+                        for arg in BASE_ARGS
+                        if fake_audio_file or not arg.startswith(FAKE_AUDIO_FILE_FLAG)
+                    ),
+                    *extra_args,
+                ],
             }
         self._proc = subprocess.Popen(
             ["node", str(JS_DIR / "browser" / "bridge.mjs"), json.dumps(options)],

@@ -8,6 +8,8 @@ import urllib.request
 
 import pytest
 
+from emulator import voices
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
 EVENT_TYPES = "[...document.querySelectorAll('#events li')].map(li => li.dataset.type)"
@@ -37,7 +39,13 @@ def test_the_demo_page_starts_a_call_lists_events_and_ends_it(
     assert conversation_id.startswith("conv_")
     assert _session(emu.base_url, conversation_id)["state"] == "connected"
     session_text = browser.evaluate("document.querySelector('#session-params').textContent")
-    assert "voice alloy" in session_text and "model orga-1-beta" in session_text
+    # The voice list is the catalogue, the current SDKs' default selected.
+    assert "voice Sofía" in session_text and "model orga-1-beta" in session_text
+    # Grouped by language, the 1.0.x names last: every catalogue voice once.
+    options = browser.evaluate("[...document.querySelectorAll('#voice option')].map(o => o.value)")
+    assert sorted(options) == sorted(voice.name for voice in voices.CATALOGUE)
+    groups = browser.evaluate("[...document.querySelectorAll('#voice optgroup')].map(g => g.label)")
+    assert groups[-1] == "1.0.x SDK names" and "Español" in groups
 
     # The fake mic says the fixture once: one turn, transcribed and answered.
     browser.wait_for("document.querySelectorAll('#items li').length >= 2", 20)
@@ -57,12 +65,14 @@ def test_the_demo_page_starts_a_call_lists_events_and_ends_it(
 
     # The voice control sends session.update; the server acknowledges and applies it.
     browser.evaluate(
-        "const v = document.querySelector('#voice'); v.value = 'sage';"
+        "const v = document.querySelector('#voice'); v.value = 'Élise';"
         " v.dispatchEvent(new Event('change'))"
     )
     browser.wait_for(f"{EVENT_TYPES}.includes('session.updated')", 5)
-    assert "voice sage" in browser.evaluate("document.querySelector('#session-params').textContent")
-    assert _session(emu.base_url, conversation_id)["params"]["voice"] == "sage"
+    assert "voice Élise" in browser.evaluate(
+        "document.querySelector('#session-params').textContent"
+    )
+    assert _session(emu.base_url, conversation_id)["params"]["voice"] == "Élise"
     browser.screenshot("demo_page.png")
 
     browser.click("#end")

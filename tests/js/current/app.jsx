@@ -1,0 +1,189 @@
+// A React app on the CURRENT @orga-ai/react and @orga-ai/core (1.1.x), built from their sources
+// by build.mjs, unmodified. It talks to the emulator directly through the SDK's `baseUrl` (plain
+// HTTP, cross-origin: the emulator allows CORS on /v1/*), with no voice set unless ?voice= says
+// so: the SDK's own default goes on the wire. The test drives it through window.orgaTest:
+//   hook           the value of useOrgaAI() at the last render (startSession, enableMic, ...)
+//   events         every server event of the data channel, as received
+//   callbacks      what the SDK's callbacks were called with (messageTimes: performance.now()
+//                  when each onConversationMessageCreated came)
+//   sessionConfigs what the page's session endpoint answered, each time the SDK fetched it
+//   energy         the AI audio's RMS, measured with WebAudio on hook.aiAudioStream (loudAt:
+//                  performance.now() when it first went over energy.threshold)
+//   stats()        inbound audio RTP from the peer connection's getStats()
+// Only browser APIs are observed (fetch and RTCPeerConnection are wrapped to keep what they
+// return); the SDK's code is not touched.
+import React, { useEffect } from "react";
+import { createRoot } from "react-dom/client";
+import { OrgaAI, OrgaAIProvider, OrgaAudio, useOrgaAI } from "@orga-ai/react";
+
+const query = new URLSearchParams(location.search);
+const config = window.orgaTestConfig || {};
+const test = {
+  hook: null,
+  config,
+  events: [],
+  sessionConfigs: [],
+  callbacks: {
+    sessionCreated: [],
+    conversationCreated: [],
+    messages: [],
+    messageTimes: [],
+    connected: 0,
+    ended: 0,
+    errors: [],
+  },
+  peers: [],
+  peerStates: [],
+  energy: { peak: 0, peakAt: null, threshold: 0.01, loudAt: null, measuring: false },
+};
+window.orgaTest = test;
+
+const nativeFetch = window.fetch.bind(window);
+window.fetch = async (input, init) => {
+  const response = await nativeFetch(input, init);
+  const url = String(input?.url ?? input);
+  if (new URL(url, location.href).pathname === "/api/session-config") {
+    response
+      .clone()
+      .json()
+      .then((body) => test.sessionConfigs.push({ status: response.status, body }))
+      .catch((error) => test.sessionConfigs.push({ status: response.status, error: String(error) }));
+  }
+  return response;
+};
+
+const NativePeerConnection = window.RTCPeerConnection;
+window.RTCPeerConnection = class extends NativePeerConnection {
+  constructor(...args) {
+    super(...args);
+    test.peers.push(this);
+    this.addEventListener("connectionstatechange", () => test.peerStates.push(this.connectionState));
+  }
+
+  createDataChannel(...args) {
+    const channel = super.createDataChannel(...args);
+    channel.addEventListener("message", (message) => {
+      try {
+        test.events.push(JSON.parse(message.data));
+      } catch {
+        test.events.push({ type: "(unparsable)", raw: String(message.data) });
+      }
+    });
+    return channel;
+  }
+};
+
+// ?mic=wav: the microphone plays the speech fixture once, then silence, as Chromium's
+// --use-file-for-fake-audio-capture does; for Firefox, whose fake microphone is an endless tone.
+// Only getUserMedia is replaced; the SDK asks for the mic as usual.
+if (query.get("mic") === "wav") {
+  const devices = navigator.mediaDevices;
+  const nativeGetUserMedia = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = async (constraints) => {
+    if (!constraints?.audio || constraints.video) return nativeGetUserMedia(constraints);
+    const context = new AudioContext();
+    const wav = await (await nativeFetch("/speech.wav")).arrayBuffer();
+    const source = context.createBufferSource();
+    source.buffer = await context.decodeAudioData(wav);
+    const destination = context.createMediaStreamDestination();
+    source.connect(destination);
+    source.start();
+    return destination.stream;
+  };
+}
+
+test.stats = async () => {
+  const pc = test.peers.at(-1);
+  if (!pc) return null;
+  const report = await pc.getStats();
+  const out = { inboundAudio: null, outboundAudio: null };
+  report.forEach((entry) => {
+    if (entry.type === "inbound-rtp" && entry.kind === "audio") {
+      out.inboundAudio = { packetsReceived: entry.packetsReceived, bytesReceived: entry.bytesReceived };
+    }
+    if (entry.type === "outbound-rtp" && entry.kind === "audio") {
+      out.outboundAudio = { packetsSent: entry.packetsSent, bytesSent: entry.bytesSent };
+    }
+  });
+  return out;
+};
+
+// RMS of the AI's audio every 50 ms; `peak` is the loudest seen since the last reset, `loudAt`
+// the performance.now() when it first went over `threshold`.
+function measureEnergy(stream) {
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 2048;
+  context.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  test.energy.measuring = true;
+  const timer = setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const v of samples) sum += v * v;
+    const rms = Math.sqrt(sum / samples.length);
+    if (rms > test.energy.threshold && test.energy.loudAt === null) {
+      test.energy.loudAt = performance.now();
+    }
+    if (rms > test.energy.peak) {
+      test.energy.peak = rms;
+      test.energy.peakAt = Date.now();
+    }
+  }, 50);
+  return () => {
+    clearInterval(timer);
+    test.energy.measuring = false;
+    context.close();
+  };
+}
+
+function Session() {
+  const orga = useOrgaAI();
+  test.hook = orga;
+  useEffect(() => {
+    if (!orga.aiAudioStream) return undefined;
+    return measureEnergy(orga.aiAudioStream);
+  }, [orga.aiAudioStream]);
+  return (
+    <main>
+      <h1>@orga-ai/react (current, from source) against orga-emulator</h1>
+      <p id="state">{orga.connectionState}</p>
+      <p id="conversation">{orga.conversationId}</p>
+      <ol id="items">
+        {orga.conversationItems.map((item, i) => (
+          <li key={i} data-sender={item.sender}>
+            <b>{item.sender}:</b> {item.content.message}
+          </li>
+        ))}
+      </ol>
+      {/* Chrome plays a remote stream into WebAudio only while a media element plays it too. */}
+      <OrgaAudio stream={orga.aiAudioStream} />
+    </main>
+  );
+}
+
+OrgaAI.init({
+  sessionConfigEndpoint: "/api/session-config",
+  baseUrl: query.get("baseUrl") || config.baseUrl,
+  ...(query.get("voice") ? { voice: query.get("voice") } : {}),
+  enableTranscriptions: true,
+  logLevel: query.get("log") || "warn",
+});
+
+createRoot(document.getElementById("root")).render(
+  <OrgaAIProvider
+    callbacks={{
+      onSessionCreated: (event) => test.callbacks.sessionCreated.push(event),
+      onConversationCreated: (event) => test.callbacks.conversationCreated.push(event),
+      onConversationMessageCreated: (item) => {
+        test.callbacks.messages.push(item);
+        test.callbacks.messageTimes.push(performance.now());
+      },
+      onSessionConnected: () => test.callbacks.connected++,
+      onSessionEnd: () => test.callbacks.ended++,
+      onError: (error) => test.callbacks.errors.push(String(error?.message || error)),
+    }}
+  >
+    <Session />
+  </OrgaAIProvider>,
+);
