@@ -34,7 +34,7 @@ import pytest
 from browser import JS_DIR, Browser
 from current_sdks import require_sdk_source
 
-from emulator.settings import DEV_API_KEY
+from emulator.config import DEV_API_KEY
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from emulator import voices
+from emulator.ai import voices
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 

@@ -22,16 +22,16 @@ from typing import Any
 import pytest
 from aiortc import RTCPeerConnection
 
-import emulator.client
-from emulator.client import DEFAULT_PARAMS, SAMPLE_RATE, OrgaClient, wav_pcm
-from emulator.settings import Settings
+import emulator.testing.client
+from emulator.config import Settings
+from emulator.testing.client import DEFAULT_PARAMS, SAMPLE_RATE, OrgaClient, wav_pcm
 
 SPEECH = Path(__file__).resolve().parents[2] / "fixtures/speech"
 TRANSCRIPT = "conversation.item.input_audio_transcription.completed"
 REPLY = "response.output_item.done"
 # What RN 1.1.x sends on open with the mic on: the app's params, and "audio" for the live mic.
-# They differ from the /calls params (emulator.client.DEFAULT_PARAMS, what core 1.1.x sends by
-# default: "Sofía", 0.5, no instructions, audio+video), so the update's effect is visible.
+# They differ from the /calls params (emulator.testing.client.DEFAULT_PARAMS, what core 1.1.x
+# sends by default: "Sofía", 0.5, no instructions, audio+video), so the update's effect shows.
 MIC_ON = {
     "model": "orga-1-beta",
     "voice": "Victoria",
@@ -72,7 +72,7 @@ def react_native(monkeypatch, orga_emulator) -> Callable[[dict[str, Any]], RNCli
                 channel.on("open", on_open)  # registered before OrgaClient's own handlers
                 return channel
 
-        monkeypatch.setattr(emulator.client, "RTCPeerConnection", ReactNativePeer)
+        monkeypatch.setattr(emulator.testing.client, "RTCPeerConnection", ReactNativePeer)
         return RNClient(client, sent)
 
     return make

@@ -18,7 +18,7 @@ import pytest
 from current_sdks import require_sdk_source
 from emulator_process import start_emulator
 
-from emulator.settings import DEV_API_KEY
+from emulator.config import DEV_API_KEY
 
 JS = Path(__file__).resolve().parent.parent / "js"
 pytestmark = pytest.mark.node

@@ -3,9 +3,9 @@
 The SDK is built from the current SDK sources (tests/current_sdks.py; tests/run.sh installs it
 into .venv). It does what a user's Python backend does: swap the API key for an ephemeral token
 and ICE servers (`OrgaAI.get_session_config()`, or `get_session_config_sync()`). A browser or app
-then makes the call with them; here the emulator's own WebRTC client (emulator.client.OrgaClient)
-plays that part, handed the SDK's token and ICE servers, relay-only so the SDK's TURN credentials
-are what carries the media.
+then makes the call with them; here the emulator's own WebRTC client
+(emulator.testing.client.OrgaClient) plays that part, handed the SDK's token and ICE servers,
+relay-only so the SDK's TURN credentials are what carries the media.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import pytest
 from current_sdks import require_sdk_source
 from emulator_process import EmulatorProcess, start_emulator
 
-from emulator.client import OrgaClient, SessionConfig, wav_pcm
-from emulator.settings import DEV_API_KEY
+from emulator.config import DEV_API_KEY
+from emulator.testing.client import OrgaClient, SessionConfig, wav_pcm
 
 SPEECH = Path(__file__).resolve().parents[2] / "fixtures/speech"
 EMAIL = "python-backend@example.com"

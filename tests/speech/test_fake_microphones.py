@@ -31,9 +31,9 @@ from typing import Any
 import pytest
 from aiortc.rtp import compute_audio_level_dbov
 
-from emulator.audio import FRAME_BYTES, pcm_frame
-from emulator.client import SAMPLE_RATE, OrgaClient, tone_pcm, wav_pcm
-from emulator.settings import Settings
+from emulator.config import Settings
+from emulator.rtc.audio import FRAME_BYTES, pcm_frame
+from emulator.testing.client import SAMPLE_RATE, OrgaClient, tone_pcm, wav_pcm
 
 SPEECH = Path(__file__).resolve().parents[2] / "fixtures/speech"
 UTTERANCES = ("hello", "weather")
