@@ -18,6 +18,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from aioice import stun
 
@@ -150,6 +151,49 @@ def encode(
 def _append(data: bytes, attr_type: int, value: bytes) -> bytes:
     data += _ATTR_HEADER.pack(attr_type, len(value)) + value
     return stun.set_body_length(data, len(data) - HEADER_LENGTH)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a request handler answers: a success (code 0) or an error, with its attributes.
+
+    The server encodes it for the request and signs it with `key` (RFC 8489 section 9.2.4:
+    errors after a successful authentication are signed too, or clients such as aioice discard
+    them and time out).
+    """
+
+    code: int = 0
+    attributes: tuple[tuple[int, bytes], ...] = ()
+    key: bytes | None = None
+
+    def encode(self, request: stun.Message) -> bytes:
+        if self.code:
+            message_type = request.message_method | stun.Class.ERROR
+            attributes = [(ERROR_CODE, error_code(self.code)), *self.attributes]
+        else:
+            message_type = request.message_method | stun.Class.RESPONSE
+            attributes = list(self.attributes)
+        return encode(message_type, request.transaction_id, attributes, self.key)
+
+
+def success(key: bytes | None, *attributes: tuple[int, bytes]) -> Reply:
+    return Reply(0, attributes, key)
+
+
+def error(code: int, key: bytes | None = None, *attributes: tuple[int, bytes]) -> Reply:
+    return Reply(code, attributes, key)
+
+
+def unknown_required(attributes: list[tuple[int, bytes]]) -> list[int]:
+    """Comprehension-required attributes this server does not know (answered with 420)."""
+    return [t for t, _ in attributes if t < 0x8000 and t not in KNOWN_REQUIRED]
+
+
+def first(attributes: list[tuple[int, bytes]], attr_type: int) -> bytes | None:
+    for t, value in attributes:
+        if t == attr_type:
+            return value
+    return None
 
 
 def error_code(code: int) -> bytes:
