@@ -24,7 +24,8 @@ class StunHandler(Protocol):
     """What the transports hand their traffic to (the server), declared here so that this lower
     module needs nothing from server.py."""
 
-    allocations_by_key: dict[Hashable, Allocation]
+    @property
+    def allocations_by_key(self) -> dict[Hashable, Allocation]: ...
 
     def handle_stun(self, data: bytes, link: ClientLink) -> None: ...
 

@@ -57,7 +57,7 @@ def _session_observer(
         if kind == "fault":
             return  # published by inject.record already
         if kind == "session.started":
-            control.tokens.consumed(session.token["jti"], session.conversation_id)
+            control.tokens.consumed(str(session.token["jti"]), session.conversation_id)
         control.feed.publish(
             f"session.{kind}" if kind == "datachannel" else kind,
             {

@@ -236,9 +236,10 @@ class ScriptedResponder:
         if turn.index > len(self.scenario.turns):
             return Reply(echoed.transcript, echoed.text, echoed.audio, hang_up=hang_up)
         scripted = self.scenario.turns[turn.index - 1]
+        audio: tuple[bytes, ...]
         if scripted.audio == ECHO:
             audio, own = echoed.audio, False
-        elif scripted.audio == NONE:
+        elif isinstance(scripted.audio, str):  # NONE
             audio, own = (), True
         else:
             audio, own = scripted.audio, True

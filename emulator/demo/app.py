@@ -23,6 +23,7 @@ from emulator.ai import voices
 from emulator.config import SETTINGS, Settings
 from emulator.http import errors
 from emulator.http.auth import mint_token
+from emulator.http.middleware import Handler
 from emulator.net import is_loopback_host
 from emulator.rtc.relay import RELAY
 
@@ -114,9 +115,7 @@ def dev_endpoints_enabled(settings: Settings) -> bool:
 
 
 @web.middleware
-async def dev_endpoints_gate(
-    request: web.Request, handler: web.RequestHandler
-) -> web.StreamResponse:
+async def dev_endpoints_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not dev_endpoints_enabled(request.config_dict[SETTINGS]):
         raise errors.api_error(
             403,

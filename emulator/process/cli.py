@@ -76,6 +76,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     with _signals_set(stop):
         if server.tls:
             host = reachable_host(settings.host)
+            assert server.port is not None  # set by start()
             print("\n".join(client_hints(server.tls, host, server.port)), flush=True)
         print(startup_line(server), flush=True)
         try:

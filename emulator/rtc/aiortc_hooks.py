@@ -115,7 +115,7 @@ def restrict_host_candidates(
         gatherers.add(pc.sctp.transport.transport.iceGatherer)
     for gatherer in gatherers:
         connection = gatherer._connection
-        connection.get_component_candidates = functools.partial(
+        connection.get_component_candidates = functools.partial(  # type: ignore[method-assign]
             _gather_host_candidates, connection, ports, advertised_ip
         )
 
@@ -145,7 +145,8 @@ async def _gather_host_candidates(
             except OSError:
                 continue
         if bound is None:
-            log.warning("no free UDP port in %d-%d on %s", ports.low, ports.high, address)
+            wanted = f"{ports.low}-{ports.high}" if ports else "any port"
+            log.warning("no free UDP port (%s) on %s", wanted, address)
             continue
         protocol = bound[1]
         sockname = protocol.transport.get_extra_info("sockname")

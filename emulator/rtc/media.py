@@ -139,7 +139,7 @@ class AssistantAudioTrack(MediaStreamTrack):
     def __init__(self, counters: MediaCounters) -> None:
         super().__init__()
         self._counters = counters
-        self._loop = asyncio.get_running_loop()
+        self._event_loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self._live: deque[bytes] = deque()
         self._replies: deque[_Reply] = deque()
         self._queued = 0
@@ -153,7 +153,7 @@ class AssistantAudioTrack(MediaStreamTrack):
     def play(self, packets: Iterable[bytes], on_done: Callable[[], None] | None = None) -> None:
         """Queue a reply; `on_done` runs (soon, from the loop) once its last packet is sent."""
         room = MAX_QUEUED_REPLY_PACKETS - self._queued
-        queued = deque()
+        queued: deque[bytes] = deque()
         for payload in packets:
             if room <= 0:
                 self._counters.audio_out_dropped += 1
@@ -194,7 +194,7 @@ class AssistantAudioTrack(MediaStreamTrack):
             return self._packet(payload, now)
 
     async def _next_payload(self) -> tuple[bytes, float]:
-        loop = self._loop
+        loop = self._event_loop
         now = loop.time()
         if self._started_at is None:
             self._started_at = self._next_at = now
@@ -235,7 +235,7 @@ class AssistantAudioTrack(MediaStreamTrack):
 
     def _finish(self, reply: _Reply) -> None:
         if reply.on_done is not None:
-            self._loop.call_soon(reply.on_done)
+            self._event_loop.call_soon(reply.on_done)
 
     def _packet(self, payload: bytes, now: float) -> Packet:
         # RTP time follows the wall clock (a gap shows as a timestamp jump) and never goes back.
@@ -252,8 +252,8 @@ class AssistantAudioTrack(MediaStreamTrack):
 
     async def _sleep_until(self, deadline: float | None) -> None:
         # A bare future and a timer handle: cheaper than wait_for, which makes a task per call.
-        waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_at(deadline, self._wake) if deadline is not None else None
+        waiter = self._waiter = self._event_loop.create_future()
+        timer = self._event_loop.call_at(deadline, self._wake) if deadline is not None else None
         try:
             await waiter
         finally:

@@ -33,6 +33,7 @@ def video_codecs(offer: SessionDescription) -> dict[int, str]:
         for media in offer.media
         if media.kind == "video"
         for codec in media.rtp.codecs
+        if codec.payloadType is not None
     }
 
 

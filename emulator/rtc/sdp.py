@@ -27,7 +27,7 @@ def check_offer_sdp(sdp: str, param: str = "offer.sdp") -> SessionDescription:
         raise ParamError(param, "The SDP offer's audio section does not offer Opus.")
     for media in parsed.media:
         if media.kind in ("audio", "video") and not (
-            media.ice.usernameFragment and media.ice.password
+            media.ice and media.ice.usernameFragment and media.ice.password
         ):
             raise ParamError(param, f"The {media.kind} section has no ICE credentials.")
         if media.kind in ("audio", "video") and media.dtls is None:
