@@ -18,6 +18,9 @@ TEMPERATURE_RANGE = (0.0, 1.0)
 
 
 class ParamError(ValueError):
+    """A value that cannot be used, and the parameter it was given for (the `param` of the
+    error envelope). Scenarios and fault rules raise their own kinds of it."""
+
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param

@@ -21,6 +21,7 @@ from typing import Any
 
 import jwt
 
+from emulator.ai.params import ParamError
 from emulator.identity.users import user_id_for
 
 HTTP = "http"
@@ -64,11 +65,8 @@ SCOPE_KEYS = ("api_key", "email", "token", "test_id")
 COMMON_KEYS = frozenset({"fault", "endpoint", "times", "probability", *SCOPE_KEYS})
 
 
-class FaultSpecError(ValueError):
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
-        self.message = message
+class FaultSpecError(ParamError):
+    """A fault rule that cannot be used; `param` names the field."""
 
 
 @dataclass

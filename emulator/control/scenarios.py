@@ -27,6 +27,7 @@ from typing import Any
 import av
 import yaml
 
+from emulator.ai.params import ParamError
 from emulator.ai.responder import EchoResponder, Markup, Reply, ReplyError, UserTurn
 from emulator.rtc import audio
 from emulator.rtc.audio import FRAME_SAMPLES, SAMPLE_RATE, encode_opus, tone_pcm
@@ -37,11 +38,8 @@ ECHO = "echo"
 NONE = "none"
 
 
-class ScenarioError(ValueError):
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
-        self.message = message
+class ScenarioError(ParamError):
+    """A scenario that cannot be used; `param` names the field."""
 
 
 @dataclass(frozen=True)
