@@ -78,6 +78,10 @@ def parse_client_event(message: str | bytes) -> ClientEvent:
         body = json.loads(message)
     except ValueError as exc:
         raise EventError(INVALID_JSON, f"The message is not valid JSON: {exc}") from None
+    except RecursionError:  # nesting deeper than the parser's stack
+        raise EventError(
+            INVALID_JSON, "The message is not valid JSON: nested too deeply."
+        ) from None
     if not isinstance(body, dict):
         raise EventError(INVALID_EVENT, "A client event must be a JSON object.")
     name = body.get("event")

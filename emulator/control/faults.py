@@ -15,6 +15,7 @@ dict lookup (the HTTP middleware, a new session, a TURN request); none is checke
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,6 +130,9 @@ def _number(spec: dict[str, Any], key: str, low: float, high: float | None = Non
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FaultSpecError(key, f"'{key}' must be a number.")
+    # JSON as Python reads it allows NaN and Infinity, and no range check refuses NaN.
+    if not math.isfinite(value):
+        raise FaultSpecError(key, f"'{key}' must be a finite number.")
     if value < low or (high is not None and value > high):
         bound = f"from {low} to {high}" if high is not None else f"at least {low}"
         raise FaultSpecError(key, f"'{key}' must be {bound}.")
@@ -140,7 +144,7 @@ def parse_rule(spec: Any, rule_id: str) -> FaultRule:
     if not isinstance(spec, dict):
         raise FaultSpecError("fault", "A fault rule must be a JSON object.")
     kind = spec.get("fault")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise FaultSpecError("fault", f"Unknown fault {kind!r}; one of: {', '.join(KINDS)}.")
     point, allowed = KINDS[kind]
     unknown = set(spec) - COMMON_KEYS - allowed

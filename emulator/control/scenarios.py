@@ -136,7 +136,7 @@ def _turn(data: Any, where: str, base: Path | None) -> ScriptedTurn:
         if data.get(key) is not None and not isinstance(data[key], str):
             raise ScenarioError(f"{where}.{key}", "must be a string.")
     delay = data.get("delay_ms", 0)
-    if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay < 1e9:
         raise ScenarioError(f"{where}.delay_ms", "must be a number >= 0.")
     error = data.get("error")
     reply_error = None

@@ -56,7 +56,9 @@ def parse_call_request(body: Any) -> CallRequest:
     for key in ("sdp", "type"):
         if not isinstance(offer[key], str):
             raise _type_error(["body", "offer", key], "string")
-    candidates = offer.get("candidates") or []
+    candidates = offer.get("candidates")
+    if candidates is None:
+        candidates = []
     if not isinstance(candidates, list):
         raise _type_error(["body", "offer", "candidates"], "list")
     params = body.get("params")
@@ -93,3 +95,5 @@ async def read_json(request: web.Request, *, empty: Any = _REQUIRED) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.json_invalid(str(exc)) from None
+    except RecursionError:  # nesting deeper than the parser's stack
+        raise errors.json_invalid("JSON nested too deeply") from None

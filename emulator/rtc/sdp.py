@@ -18,7 +18,9 @@ def check_offer_sdp(sdp: str, param: str = "offer.sdp") -> SessionDescription:
     try:
         parsed = SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc raises whatever its parser trips on
-        raise ParamError(param, f"The SDP offer could not be parsed: {exc}") from None
+        # Some of its checks are bare asserts, whose message is empty: name the exception then.
+        reason = str(exc) or f"{type(exc).__name__} in aiortc's SDP parser"
+        raise ParamError(param, f"The SDP offer could not be parsed: {reason}") from None
     audio = [m for m in parsed.media if m.kind == "audio"]
     if not audio:
         raise ParamError(param, "The SDP offer has no audio section.")
@@ -30,6 +32,7 @@ def check_offer_sdp(sdp: str, param: str = "offer.sdp") -> SessionDescription:
             media.ice and media.ice.usernameFragment and media.ice.password
         ):
             raise ParamError(param, f"The {media.kind} section has no ICE credentials.")
-        if media.kind in ("audio", "video") and media.dtls is None:
+        # aiortc makes DTLS parameters from a=setup alone, with no fingerprint in them.
+        if media.kind in ("audio", "video") and (media.dtls is None or not media.dtls.fingerprints):
             raise ParamError(param, f"The {media.kind} section has no DTLS fingerprint.")
     return parsed

@@ -228,12 +228,6 @@ def test_param_is_the_callers():
     assert refusal("", "sdp") == ("sdp", "The SDP offer must start with 'v=0'.")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: aiortc makes DTLS parameters from a=setup alone (fingerprints=[]); the check "
-    "tests `media.dtls is None`, so an offer with a=setup and no a=fingerprint passes (and "
-    "aiortc answers it; the call then fails at DTLS instead of a 400)",
-)
 @pytest.mark.parametrize("kind", ["audio", "video"])
 def test_offer_without_fingerprint_is_refused(kind):
     sections = {"audio": AUDIO, "video": VIDEO}
@@ -242,11 +236,6 @@ def test_offer_without_fingerprint_is_refused(kind):
     assert refusal(sdp) == ("offer.sdp", NO_DTLS.format(kind))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (message): aiortc's parser fails some lines with a bare AssertionError, whose "
-    "str() is empty, so the 400 says 'The SDP offer could not be parsed: ' and nothing more",
-)
 @pytest.mark.parametrize("line", ["m=audio x", "a=candidate:1", "c=IN IP4"])
 def test_parse_failure_message_has_a_reason(line):
     param, message = refusal(offer(AUDIO + [line]) if line[0] == "a" else offer([line] + AUDIO))
