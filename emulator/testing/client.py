@@ -1,44 +1,66 @@
 """A Python WebRTC client that does what Orga's SDKs do, for tests against the emulator.
 
-It follows @orga-ai/node for the backend half (client-secrets, then ice-config) and
-@orga-ai/core for the browser half: an audio transceiver `sendrecv` and a video transceiver
-`sendonly`, both without a track until one is attached with replaceTrack, the
-`orga-realtime-client-events` data channel, and a non-trickle offer posted to /calls.
+It follows @orga-ai/node for the backend half (client-secrets, then ice-config: see
+`emulator.testing.backend`) and @orga-ai/core for the browser half: an audio transceiver
+`sendrecv` and a video transceiver `sendonly`, both without a track until one is attached with
+replaceTrack (no renegotiation), the `orga-realtime-client-events` data channel, and a
+non-trickle offer posted to /calls.
+
+    async with OrgaClient(base_url, api_key) as client:
+        conversation_id = await client.connect(voice="Victoria")
+        await client.next_event("session.created")
+        client.say(tone_pcm(440, seconds=1.0))
+
+The steps of `connect()` are there one by one for tests of the edges (`mint_token`, `offer`,
+`post_call`, `apply_answer`). What comes back on the audio transceiver is read off the wire,
+packet by packet (`received_audio`), and decoded only when a test asks for levels or PCM.
 """
 
 from __future__ import annotations
 
-import array
 import asyncio
 import json
-import math
-import wave
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import aiohttp
-import av
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
+    RTCDataChannel,
     RTCIceServer,
     RTCIceTransportPolicy,
     RTCPeerConnection,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
 
-from emulator.rtc.audio import (  # noqa: F401  (tone_pcm: re-exported for tests that say things)
-    FRAME_BYTES,
-    FRAME_SAMPLES,
-    SAMPLE_RATE,
-    FrameClock,
-    pcm_frame,
-    read_pcm,
-    tone_pcm,
-)
+from emulator.config import DEV_API_KEY
+from emulator.rtc.aiortc_hooks import tap_receiver
+from emulator.rtc.audio import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE, tone_pcm
+from emulator.testing.backend import OrgaBackend, OrgaHTTPError, SessionConfig
+from emulator.testing.received import ReceivedAudio
+from emulator.testing.tracks import PacketTrack, PcmTrack, ToneBurstTrack, wav_pcm
+from emulator.testing.waits import Changes
+
+__all__ = [
+    "DATA_CHANNEL_LABEL",
+    "DEFAULT_PARAMS",
+    "FRAME_BYTES",
+    "FRAME_SAMPLES",
+    "SAMPLE_RATE",
+    "OrgaClient",
+    "OrgaHTTPError",
+    "PacketTrack",
+    "PcmTrack",
+    "ReceivedAudio",
+    "SessionConfig",
+    "ToneBurstTrack",
+    "ice_server",
+    "tone_pcm",
+    "wav_pcm",
+]
 
 DATA_CHANNEL_LABEL = "orga-realtime-client-events"
 # What @orga-ai/core 1.1.1 sends when the app sets nothing.
@@ -51,182 +73,133 @@ DEFAULT_PARAMS = {
     "modalities": ["audio", "video"],
     "history": True,
 }
-
-
-class OrgaHTTPError(Exception):
-    """A non-2xx answer from the emulator, with its status and JSON body."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(f"HTTP {status}: {body}")
-        self.status = status
-        self.body = body
-
-
-@dataclass(frozen=True)
-class SessionConfig:
-    ephemeral_token: str
-    ice_servers: list[dict[str, Any]]
-
-
-# --- audio sources ------------------------------------------------------------------------------
-
-
-class PcmTrack(MediaStreamTrack):
-    """Plays mono 16-bit PCM at 48 kHz in paced 20 ms frames, then silence, like a live mic."""
-
-    kind = "audio"
-
-    def __init__(self, pcm: bytes = b"") -> None:
-        super().__init__()
-        self._pcm = pcm
-        self._offset = 0
-        self._clock = FrameClock()
-
-    def play(self, pcm: bytes) -> None:
-        """Queue more audio to say (after what is still playing)."""
-        self._pcm = self._pcm[self._offset :] + pcm
-        self._offset = 0
-        self._announce = True
-
-    #: Loop time at which the first frame of the latest play() went out.
-    said_at: float | None = None
-    _announce = False
-
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        index = await self._clock.tick()
-        chunk = self._pcm[self._offset : self._offset + FRAME_BYTES]
-        self._offset += len(chunk)
-        if self._announce and chunk:
-            self._announce = False
-            self.said_at = asyncio.get_running_loop().time()
-        return pcm_frame(chunk, index * FRAME_SAMPLES)
-
-
-def wav_pcm(path: str | Path) -> bytes:
-    """Any audio file PyAV reads, as mono 16-bit PCM at 48 kHz (what `say()` takes)."""
-    return read_pcm(path)
-
-
-def _rms(samples: array.array) -> float:
-    """RMS level of 16-bit samples, 0..1."""
-    return math.sqrt(sum(s * s for s in samples) / max(1, len(samples))) / 32768
-
-
-# --- the client ---------------------------------------------------------------------------------
-
-
-@dataclass
-class ReceivedAudio:
-    """The AI's audio as it arrived: mono 16-bit PCM, and when each 20 ms frame came."""
-
-    max_seconds: float = 120.0
-    pcm: bytearray = field(default_factory=bytearray)
-    arrivals: list[float] = field(default_factory=list)
-    frames: int = 0
-
-    levels: list[float] = field(default_factory=list)
-    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def add(self, frame: av.AudioFrame, arrived: float) -> None:
-        self.frames += 1
-        self._arrived.set()
-        if len(self.pcm) >= self.max_seconds * SAMPLE_RATE * 2:
-            return  # keep consuming the track, stop keeping its samples
-        channels = len(frame.layout.channels)
-        samples = array.array("h", bytes(frame.planes[0])[: frame.samples * 2 * channels])
-        if channels == 2:
-            samples = samples[::2]
-        if frame.sample_rate != SAMPLE_RATE:
-            raise ValueError(f"unexpected sample rate {frame.sample_rate}")
-        self.pcm.extend(samples.tobytes())
-        self.arrivals.append(arrived)
-        self.levels.append(_rms(samples))
-
-    async def wait_for_loud(
-        self, after: float = 0.0, threshold: float = 0.05, timeout: float = 10.0
-    ) -> float:
-        """Arrival time of the first frame louder than `threshold` that arrived after `after`."""
-
-        async def scan() -> float:
-            start = 0
-            while True:
-                for index in range(start, len(self.levels)):
-                    if self.arrivals[index] > after and self.levels[index] >= threshold:
-                        return self.arrivals[index]
-                start = len(self.levels)
-                self._arrived.clear()
-                await self._arrived.wait()
-
-        return await asyncio.wait_for(scan(), timeout)
-
-    def save_wav(self, path: str | Path) -> None:
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(SAMPLE_RATE)
-            out.writeframes(bytes(self.pcm))
+CALLS_TIMEOUT = 10.0  # the SDK gives up on /calls after 10 s
 
 
 class OrgaClient:
-    """One user of the emulator: the backend calls, then a WebRTC session like the SDK's."""
+    """One user of the emulator: the backend calls, then a WebRTC session like the SDK's.
+
+    Hooks: `on_channel_open(client)` runs when the data channel opens, before the client's own
+    handling (React Native sends its session.update there); `on_audio_packet(payload, arrived)`
+    sees each packet of the AI's audio as it arrives (loop time).
+    """
 
     def __init__(
         self,
         base_url: str,
-        api_key: str,
+        api_key: str = DEV_API_KEY,
         email: str = "tester@example.com",
         *,
         http: aiohttp.ClientSession | None = None,
+        on_channel_open: Callable[[OrgaClient], None] | None = None,
+        on_audio_packet: Callable[[bytes, float], None] | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_key = api_key
+        self.backend = OrgaBackend(base_url, api_key, http=http)
         self.email = email
-        self._http = http
-        self._own_http = http is None
+        self.on_channel_open = on_channel_open
+        self.on_audio_packet = on_audio_packet
         self.config: SessionConfig | None = None
         self.pc: RTCPeerConnection | None = None
-        self.channel = None
+        self.audio: RTCRtpTransceiver | None = None
+        self.video: RTCRtpTransceiver | None = None
+        self.channel: RTCDataChannel | None = None
         self.conversation_id: str | None = None
+        #: The client's own microphone: silent until `say()`; attached unless another is.
         self.mic = PcmTrack()
-        self.received_audio = ReceivedAudio()
+        self.microphone: MediaStreamTrack | None = self.mic
+        self.camera: MediaStreamTrack | None = None
+        self.tracks: list[MediaStreamTrack] = []  # what ontrack delivered
         self.events: list[dict[str, Any]] = []
+        self._changes = Changes()
+        self.received_audio = ReceivedAudio(changes=self._changes)
+        self._offer: dict[str, Any] | None = None
         self._event_cursor: dict[str, int] = {}
-        self._event_added = asyncio.Event()
         self._channel_open = asyncio.Event()
-        self._tasks: set[asyncio.Task] = set()
 
     # Backend half (what @orga-ai/node does) ---------------------------------------------------
 
     @property
-    def http(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
-        return self._http
+    def base_url(self) -> str:
+        return self.backend.base_url
 
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        async with self.http.request(method, self.base_url + path, **kwargs) as resp:
-            body = await resp.json(content_type=None)
-            if resp.status >= 400:
-                raise OrgaHTTPError(resp.status, body)
-            return body
+    @property
+    def api_key(self) -> str:
+        return self.backend.api_key
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        return self.backend.http
+
+    async def mint_token(self, email: str | None = None) -> str:
+        """An ephemeral token for `email` (this client's by default), not yet spent."""
+        return await self.backend.mint_token(email or self.email)
 
     async def get_session_config(self) -> SessionConfig:
-        secret = await self._json(
-            "POST",
-            "/v1/realtime/client-secrets",
-            params={"email": self.email},
-            headers={"Authorization": f"Bearer {self.api_key}"},
-        )
-        token = secret["ephemeral_token"]
-        ice = await self._json(
-            "GET", "/v1/realtime/ice-config", headers={"Authorization": f"Bearer {token}"}
-        )
-        self.config = SessionConfig(token, ice["iceServers"])
+        self.config = await self.backend.session_config(self.email)
         return self.config
 
     # Browser half (what @orga-ai/core does) ---------------------------------------------------
+
+    def prepare(
+        self, ice_servers: list[dict[str, Any]] | None = None, *, relay_only: bool = False
+    ) -> RTCPeerConnection:
+        """The peer connection, made once: transceivers without tracks and the data channel.
+
+        `ice_servers` defaults to those of `config`, or none (never a public STUN server)."""
+        if self.pc is not None:
+            return self.pc
+        if ice_servers is None:
+            ice_servers = self.config.ice_servers if self.config else []
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=[ice_server(s) for s in ice_servers],
+                iceTransportPolicy=(
+                    RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
+                ),
+            )
+        )
+        self.audio = self.pc.addTransceiver("audio", direction="sendrecv")
+        self.video = self.pc.addTransceiver("video", direction="sendonly")
+        self.channel = self.pc.createDataChannel(DATA_CHANNEL_LABEL)
+        self.channel.on("open", self._on_open)
+        self.channel.on("close", self._changes.notify)
+        self.channel.on("message", self._on_message)
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._changes.notify)
+        # Packets are taken off the wire: nothing is decoded or queued behind a remote track.
+        tap_receiver(self.audio.receiver, self._on_audio)
+        return self.pc
+
+    async def offer(self) -> dict[str, Any]:
+        """The non-trickle offer as the SDK posts it (made once; aiortc's setLocalDescription
+        waits for gathering), then the microphone and camera attached with replaceTrack."""
+        if self._offer is None:
+            pc = self.prepare()
+            await pc.setLocalDescription(await pc.createOffer())
+            sdp = pc.localDescription.sdp
+            self._offer = {"sdp": sdp, "type": "offer", "candidates": list(_candidates(sdp))}
+            self._attach()
+        return {**self._offer, "candidates": list(self._offer["candidates"])}
+
+    async def post_call(
+        self, token: str, offer: dict[str, Any], params: dict[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """POST /calls with `offer` and the SDK's default params updated by `params`:
+        (status, body), whatever the status."""
+        body = {"offer": offer, "params": {**DEFAULT_PARAMS, **(params or {})}}
+        async with self.http.post(
+            self.base_url + "/v1/realtime/calls",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=aiohttp.ClientTimeout(total=CALLS_TIMEOUT),
+        ) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def apply_answer(self, body: dict[str, Any]) -> str:
+        """Apply a /calls answer; returns its conversation_id."""
+        self.conversation_id = body["conversation_id"]
+        await self.prepare().setRemoteDescription(RTCSessionDescription(**body["answer"]))
+        return body["conversation_id"]
 
     async def connect(
         self,
@@ -236,52 +209,49 @@ class OrgaClient:
         timeout: float = 10.0,
         **params: Any,
     ) -> str:
-        """Offer, post it to /calls, apply the answer; return the conversation_id.
-
-        The mic (`self.mic`, silent until you `say()` something) is attached with replaceTrack
-        after the offer is made, as the SDK does. Waits for the data channel to open.
-        """
+        """Session config (unless `config` is set), offer, /calls with `params`, answer; waits
+        for the data channel to open and returns the conversation_id. OrgaHTTPError if /calls
+        refuses (the offer is kept: connect again to retry)."""
         config = self.config or await self.get_session_config()
-        servers = config.ice_servers if ice_servers is None else ice_servers
-        self.pc = RTCPeerConnection(
-            RTCConfiguration(
-                iceServers=[_ice_server(s) for s in servers],  # an empty list: no public STUN
-                iceTransportPolicy=(
-                    RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
-                ),
-            )
+        self.prepare(
+            config.ice_servers if ice_servers is None else ice_servers, relay_only=relay_only
         )
-        audio = self.pc.addTransceiver("audio", direction="sendrecv")
-        self.pc.addTransceiver("video", direction="sendonly")
-        self.channel = self.pc.createDataChannel(DATA_CHANNEL_LABEL)
-        self.channel.on("open", self._channel_open.set)
-        self.channel.on("message", self._on_message)
-        self.pc.on("track", self._on_track)
-        await self.pc.setLocalDescription(await self.pc.createOffer())  # gathers: non-trickle
-        audio.sender.replaceTrack(self.mic)
-        sdp = self.pc.localDescription.sdp
-        body = {
-            "offer": {"sdp": sdp, "type": "offer", "candidates": list(_candidates(sdp))},
-            "params": {**DEFAULT_PARAMS, **params},
-        }
-        answer = await self._json(
-            "POST",
-            "/v1/realtime/calls",
-            json=body,
-            headers={"Authorization": f"Bearer {config.ephemeral_token}"},
-            timeout=aiohttp.ClientTimeout(total=10),  # the SDK gives up after 10 s
-        )
-        self.conversation_id = answer["conversation_id"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(**answer["answer"]))
+        status, body = await self.post_call(config.ephemeral_token, await self.offer(), params)
+        if status >= 400:
+            raise OrgaHTTPError(status, body)
+        await self.apply_answer(body)
         await asyncio.wait_for(self._channel_open.wait(), timeout)
-        return self.conversation_id
+        return body["conversation_id"]
+
+    # Media ------------------------------------------------------------------------------------
+
+    def attach_microphone(self, track: MediaStreamTrack | None) -> None:
+        """What the SDK does on enableMic (None: disableMic): replaceTrack, no renegotiation.
+        Before the offer, the track waits and is attached right after it."""
+        self.microphone = track
+        self._attach()
+
+    def attach_camera(self, track: MediaStreamTrack | None) -> None:
+        self.camera = track
+        self._attach()
 
     def say(self, pcm: bytes) -> None:
-        """Speak into the mic: mono 16-bit PCM at 48 kHz (see tone_pcm, wav_pcm)."""
+        """Speak into the client's mic: mono 16-bit PCM at 48 kHz (see tone_pcm, wav_pcm)."""
+        if self.microphone is not self.mic:
+            self.attach_microphone(self.mic)
         self.mic.play(pcm)
 
-    def send(self, message: dict[str, Any] | str) -> None:
-        self.channel.send(message if isinstance(message, str) else json.dumps(message))
+    def _attach(self) -> None:
+        if self._offer is not None and self.audio is not None and self.video is not None:
+            self.audio.sender.replaceTrack(self.microphone)
+            self.video.sender.replaceTrack(self.camera)
+
+    # Data channel -----------------------------------------------------------------------------
+
+    def send(self, message: dict[str, Any] | str | bytes) -> None:
+        if self.channel is None:
+            raise RuntimeError("not connected: no data channel yet")
+        self.channel.send(message if isinstance(message, str | bytes) else json.dumps(message))
 
     def update_session(self, **data: Any) -> None:
         """What the React SDK sends when the mic or camera is toggled or updateParams is called."""
@@ -291,27 +261,54 @@ class OrgaClient:
         """The emulator's text input (an addition to Orga's protocol)."""
         self.send({"event": "conversation.item.create", "data": {"text": text}})
 
+    def events_of(self, type_: str) -> list[dict[str, Any]]:
+        """Every event of this type received so far, in order."""
+        return [e for e in self.events if e.get("type") == type_]
+
+    async def event(self, type_: str, index: int = 0, timeout: float = 10.0) -> dict[str, Any]:
+        """The index-th event of this type (0: the first), waiting for it."""
+        await self.until(lambda: len(self.events_of(type_)) > index, timeout, f"event {type_}")
+        return self.events_of(type_)[index]
+
     async def next_event(self, type_: str | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """The next event of this type not yet returned by next_event (any type if None)."""
         key = type_ or "*"
+        found: list[dict[str, Any]] = []
 
-        async def find() -> dict[str, Any]:
-            while True:
-                start = self._event_cursor.get(key, 0)
-                for index in range(start, len(self.events)):
-                    event = self.events[index]
-                    if type_ is None or event.get("type") == type_:
-                        self._event_cursor[key] = index + 1
-                        return event
-                self._event_cursor[key] = len(self.events)
-                self._event_added.clear()
-                await self._event_added.wait()
+        def arrived() -> bool:
+            start = self._event_cursor.get(key, 0)
+            for index in range(start, len(self.events)):
+                if type_ is None or self.events[index].get("type") == type_:
+                    self._event_cursor[key] = index + 1
+                    found.append(self.events[index])
+                    return True
+            self._event_cursor[key] = len(self.events)
+            return False
 
-        return await asyncio.wait_for(find(), timeout)
+        await self.until(arrived, timeout, f"the next event {key}")
+        return found[0]
+
+    # Waiting ----------------------------------------------------------------------------------
+
+    async def until(
+        self, condition: Callable[[], object], timeout: float = 10.0, what: str = "a condition"
+    ) -> None:
+        """Wait for `condition()`, re-checked whenever an event, a packet or a state change
+        arrives; TimeoutError naming `what` after `timeout` seconds."""
+        await self._changes.until(condition, timeout, what)
+
+    async def wait_for_state(self, states: Collection[str], timeout: float = 10.0) -> str:
+        """Wait for the peer connection to reach one of `states`; returns the state."""
+        pc = self.prepare()
+        await self.until(lambda: pc.connectionState in states, timeout, f"a state in {states}")
+        return pc.connectionState
+
+    async def connected(self, timeout: float = 10.0) -> None:
+        await self.wait_for_state({"connected"}, timeout)
 
     def selected_candidate_pair(self) -> tuple[Any, Any] | None:
         """(local, remote) aioice candidates of the pair ICE nominated, if connected."""
-        for transceiver in self.pc.getTransceivers():
+        for transceiver in self.prepare().getTransceivers():
             ice = transceiver.sender.transport.transport
             pair = ice._connection._nominated.get(1)  # aiortc exposes no getter for it
             if pair is not None:
@@ -319,14 +316,10 @@ class OrgaClient:
         return None
 
     async def hangup(self) -> None:
+        """Close the peer connection (and the HTTP session, if the client opened it)."""
         if self.pc is not None:
             await self.pc.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._own_http and self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self.backend.close()
 
     async def __aenter__(self) -> OrgaClient:
         return self
@@ -336,32 +329,33 @@ class OrgaClient:
 
     # Internals --------------------------------------------------------------------------------
 
+    def _on_open(self) -> None:
+        if self.on_channel_open is not None:
+            self.on_channel_open(self)
+        self._channel_open.set()
+        self._changes.notify()
+
     def _on_message(self, message: str | bytes) -> None:
         try:
             event = json.loads(message)
         except ValueError:
             event = {"type": "client.unparsable", "raw": repr(message)}
         self.events.append(event)
-        self._event_added.set()
+        self._changes.notify()
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        # Every received track is consumed, or aiortc would queue its frames forever.
-        task = asyncio.ensure_future(self._consume(track))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.tracks.append(track)
+        self._changes.notify()
 
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if track.kind == "audio":
-                self.received_audio.add(frame, loop.time())
+    def _on_audio(self, packet: RtpPacket) -> None:
+        arrived = asyncio.get_running_loop().time()
+        self.received_audio.add(packet.payload, arrived)
+        if self.on_audio_packet is not None:
+            self.on_audio_packet(packet.payload, arrived)
 
 
-def _ice_server(server: dict[str, Any]) -> RTCIceServer:
+def ice_server(server: dict[str, Any]) -> RTCIceServer:
+    """An ice-config entry as aiortc's RTCIceServer."""
     return RTCIceServer(
         urls=server["urls"], username=server.get("username"), credential=server.get("credential")
     )

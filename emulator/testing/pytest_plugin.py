@@ -15,19 +15,19 @@ with its own event loop, so it serves sync and async tests alike. Override the
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
-import urllib.parse
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
 from emulator.config import Settings
 from emulator.process.server import EmulatorServer
 from emulator.rtc.registry import SESSIONS
+from emulator.testing.backend import OrgaBackend
 from emulator.testing.client import OrgaClient
+
+T = TypeVar("T")
 
 
 class RunningEmulator:
@@ -83,21 +83,24 @@ class RunningEmulator:
     def api_key(self) -> str:
         return self.settings.api_keys[0]
 
+    def _call(self, method: Callable[[OrgaBackend], Awaitable[T]]) -> T:
+        """Run a backend call on the emulator's loop, over a session of its own."""
+
+        async def call() -> T:
+            backend = OrgaBackend(self.base_url, self.api_key)
+            try:
+                return await method(backend)
+            finally:
+                await backend.close()
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(10)
+
     def mint_token(self, email: str = "tester@example.com") -> str:
         """An ephemeral token for `email`, minted over HTTP as a backend would."""
-        url = f"{self.base_url}/v1/realtime/client-secrets?email={urllib.parse.quote(email)}"
-        request = urllib.request.Request(
-            url, method="POST", headers={"Authorization": f"Bearer {self.api_key}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return json.loads(resp.read())["ephemeral_token"]
+        return self._call(lambda backend: backend.mint_token(email))
 
     def ice_servers_for(self, token: str) -> list[dict[str, Any]]:
-        request = urllib.request.Request(
-            f"{self.base_url}/v1/realtime/ice-config", headers={"Authorization": f"Bearer {token}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return json.loads(resp.read())["iceServers"]
+        return self._call(lambda backend: backend.ice_servers(token))
 
     @property
     def ice_servers(self) -> list[dict[str, Any]]:

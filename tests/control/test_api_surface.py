@@ -45,9 +45,9 @@ async def test_the_openapi_document_and_dashboard_are_served(emulator):
 
 
 async def test_the_feed_reports_a_call_and_forgets_a_client_that_leaves(
-    emulator, make_client, feed
+    emulator, make_sdk_client, feed
 ):
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     conversation_id = await client.connect()
     started = await feed.wait(lambda e: e["type"] == "session.started")
     assert started["conversation_id"] == conversation_id

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.timeout(60)
 KEY = {"Authorization": f"Bearer {DEV_API_KEY}"}
 
 
-async def _run(emulator, make_client) -> dict:
+async def _run(emulator, make_sdk_client) -> dict:
     """The same sequence of operations; what a seed must make identical."""
     await emulator.control(
         "POST",
@@ -31,7 +31,7 @@ async def _run(emulator, make_client) -> dict:
             "/v1/realtime/client-secrets?email=dice@example.com", headers=KEY
         )
         dice.append(resp.status)
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     conversation_id = await client.connect()
     created = await client.next_event("session.created")
     conversation = await client.next_event("conversation.created")
@@ -51,10 +51,10 @@ async def _run(emulator, make_client) -> dict:
     }
 
 
-async def test_the_same_seed_replays_the_same_run(make_emulator, make_client):
-    one = await _run(await make_emulator(seed=7), make_client)
-    two = await _run(await make_emulator(seed=7), make_client)
-    other = await _run(await make_emulator(seed=8), make_client)
+async def test_the_same_seed_replays_the_same_run(make_emulator, make_sdk_client):
+    one = await _run(await make_emulator(seed=7), make_sdk_client)
+    two = await _run(await make_emulator(seed=7), make_sdk_client)
+    other = await _run(await make_emulator(seed=8), make_sdk_client)
     assert one == two
     assert 0 < one["dice"].count(500) < 16  # the dice did roll
     for key in ("conversation_id", "session_id", "jtis", "text"):

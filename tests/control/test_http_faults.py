@@ -19,9 +19,11 @@ async def add_fault(emulator, **rule) -> dict:
     return (await emulator.control("POST", "/faults", json=rule, expect=201))["rules"][0]
 
 
-async def test_a_status_on_calls_with_the_contract_envelope_then_recovery(emulator, make_client):
+async def test_a_status_on_calls_with_the_contract_envelope_then_recovery(
+    emulator, make_sdk_client
+):
     rule = await add_fault(emulator, fault="http_status", endpoint="calls", status=503, times=1)
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     with pytest.raises(OrgaHTTPError) as failed:
         await client.connect()
     assert failed.value.status == 503
@@ -89,11 +91,13 @@ async def test_connection_reset_then_recovery(emulator):
     assert [e["status"] for e in entries] == [499, 200]
 
 
-async def test_an_answer_later_than_the_client_waits_opens_no_session(emulator, make_client, feed):
+async def test_an_answer_later_than_the_client_waits_opens_no_session(
+    emulator, make_sdk_client, feed
+):
     # The SDK gives up after 10 s; here the client gives up after 0.3 s and the answer would
     # come after 1 s: the same race, scaled down.
     await add_fault(emulator, fault="slow_answer", endpoint="calls", delay_ms=1000, times=1)
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     config = await client.get_session_config()
     async with aiohttp.ClientSession() as http:
         with pytest.raises(TimeoutError):
@@ -112,9 +116,12 @@ async def test_an_answer_later_than_the_client_waits_opens_no_session(emulator, 
     assert await client.connect()
 
 
-async def test_token_faults_scoped_to_an_email(emulator, make_client):
+async def test_token_faults_scoped_to_an_email(emulator, make_sdk_client):
     await add_fault(emulator, fault="invalid_token", endpoint="calls", email="eve@example.com")
-    eve, bob = make_client(emulator, "eve@example.com"), make_client(emulator, "bob@example.com")
+    eve, bob = (
+        make_sdk_client(emulator, "eve@example.com"),
+        make_sdk_client(emulator, "bob@example.com"),
+    )
     with pytest.raises(OrgaHTTPError) as failed:
         await eve.connect()
     assert failed.value.status == 401

@@ -25,10 +25,10 @@ async def test_requests_are_journalled_and_filtered_by_test_id(emulator):
     assert len(everything) == 3  # control-plane requests are not journalled
 
 
-async def test_tokens_minted_consumed_and_expired(emulator, make_client):
+async def test_tokens_minted_consumed_and_expired(emulator, make_sdk_client):
     await emulator.control("POST", "/clock", json={"freeze": True})
     expiring = await emulator.mint("old@example.com", test_id="t1")
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     conversation_id = await client.connect()
     tokens = {t["email"]: t for t in (await emulator.control("GET", "/tokens"))["tokens"]}
     assert tokens["old@example.com"]["status"] == "live"
@@ -44,8 +44,8 @@ async def test_tokens_minted_consumed_and_expired(emulator, make_client):
     assert resp.status == 401
 
 
-async def test_a_session_is_described_and_attributed_to_its_test(emulator, make_client):
-    client = make_client(emulator, "ada@example.com")
+async def test_a_session_is_described_and_attributed_to_its_test(emulator, make_sdk_client):
+    client = make_sdk_client(emulator, "ada@example.com")
     token = await emulator.mint("ada@example.com", test_id="suite::call")
     ice = await emulator.http.get(
         "/v1/realtime/ice-config", headers={"Authorization": f"Bearer {token}"}
@@ -87,8 +87,8 @@ async def test_a_session_is_described_and_attributed_to_its_test(emulator, make_
     assert ended["selected_candidate_pair"] == pair
 
 
-async def test_reset_closes_every_session_and_clears_the_journals(emulator, make_client):
-    clients = [make_client(emulator, f"u{i}@example.com") for i in range(2)]
+async def test_reset_closes_every_session_and_clears_the_journals(emulator, make_sdk_client):
+    clients = [make_sdk_client(emulator, f"u{i}@example.com") for i in range(2)]
     for client in clients:
         await client.connect()
     await emulator.control("POST", "/faults", json={"fault": "latency", "delay_ms": 1}, expect=201)
@@ -100,7 +100,7 @@ async def test_reset_closes_every_session_and_clears_the_journals(emulator, make
     assert (await emulator.control("GET", "/tokens"))["tokens"] == []
     assert (await emulator.control("GET", "/faults"))["rules"] == []
     # And the emulator goes on serving.
-    again = make_client(emulator, "after@example.com")
+    again = make_sdk_client(emulator, "after@example.com")
     assert await again.connect()
 
 

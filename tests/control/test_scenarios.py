@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
-from conftest import wait_state
 
 from emulator.control.scenarios import load_file
 from emulator.testing.client import SessionConfig, tone_pcm
+from tests.kit.paths import SCENARIOS
 
 pytestmark = pytest.mark.timeout(60)
-
-SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.iterdir()), ids=lambda p: p.name)
@@ -31,7 +28,7 @@ def test_reply_audio_is_encoded_once_in_20ms_opus_frames():
     assert all(p[0] >> 3 >= 16 and p[0] & 0x3 == 0 for p in tone)  # CELT 20 ms, one frame
 
 
-async def test_a_scripted_conversation(emulator, make_client):
+async def test_a_scripted_conversation(emulator, make_sdk_client):
     posted = await emulator.control(
         "POST",
         "/scenarios?test_id=script-1",
@@ -39,7 +36,7 @@ async def test_a_scripted_conversation(emulator, make_client):
         expect=201,
     )
     assert posted["name"] == "greeting" and posted["test_id"] == "script-1"
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     token = await emulator.mint(client.email, test_id="script-1")
     client.config = SessionConfig(token, [])  # as minted by a backend under the test id
     conversation_id = await client.connect(return_transcription=True)
@@ -58,17 +55,17 @@ async def test_a_scripted_conversation(emulator, make_client):
     assert second["text"] == "Sunny, with a light breeze."
     assert time.monotonic() - asked >= 0.4  # delay_ms
     # hang_up after_turns: 2
-    assert await wait_state(client, {"closed", "failed", "disconnected"}, 15)
+    assert await client.wait_for_state({"closed", "failed", "disconnected"}, 15)
     ended = await emulator.ended(conversation_id)
     assert ended["end_reason"] == "server_hangup"
     assert ended["responder"] == "scenario:greeting"
 
 
-async def test_an_error_event_then_a_reply_and_scoping_by_email(emulator, make_client):
+async def test_an_error_event_then_a_reply_and_scoping_by_email(emulator, make_sdk_client):
     text = (SCENARIOS / "error-then-recover.json").read_text()
     await emulator.control("POST", "/scenarios?email=scripted@example.com", data=text, expect=201)
-    scripted = make_client(emulator, "scripted@example.com")
-    plain = make_client(emulator, "plain@example.com")
+    scripted = make_sdk_client(emulator, "scripted@example.com")
+    plain = make_sdk_client(emulator, "plain@example.com")
     await scripted.connect()
     await plain.connect()
     scripted.send_text("hi")
@@ -83,12 +80,14 @@ async def test_an_error_event_then_a_reply_and_scoping_by_email(emulator, make_c
     assert (await emulator.control("GET", "/scenarios"))["posted"] == []
 
 
-async def test_a_scenario_file_given_at_startup_hangs_up_after_seconds(make_emulator, make_client):
+async def test_a_scenario_file_given_at_startup_hangs_up_after_seconds(
+    make_emulator, make_sdk_client
+):
     emulator = await make_emulator(scenario=str(SCENARIOS / "hang-up-after-seconds.yaml"))
     assert (await emulator.control("GET", "/scenarios"))["configured"]["name"] == (
         "hang-up-after-seconds"
     )
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     conversation_id = await client.connect()
     started = time.monotonic()
     ended = await emulator.ended(conversation_id, timeout=10)

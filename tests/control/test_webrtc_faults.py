@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import wait_state
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,22 +16,23 @@ async def add_fault(emulator, **rule) -> dict:
 async def frames_within(client, seconds: float, timeout: float = 10) -> int:
     """Audio frames the client receives in `seconds` of arrivals (waits on arrivals)."""
     audio = client.received_audio
-    async with asyncio.timeout(timeout):
-        while not audio.arrivals:
-            audio._arrived.clear()
-            await audio._arrived.wait()
-        start_index = len(audio.arrivals) - 1
-        start = audio.arrivals[start_index]
-        while audio.arrivals[-1] - start < seconds:
-            audio._arrived.clear()
-            await audio._arrived.wait()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    await audio.until(lambda: audio.arrivals, timeout, "the AI's audio")
+    start_index = len(audio.arrivals) - 1
+    start = audio.arrivals[start_index]
+    await audio.until(
+        lambda: audio.arrivals[-1] - start >= seconds,
+        max(0.0, deadline - loop.time()),
+        f"{seconds} s of the AI's audio",
+    )
     return sum(1 for t in audio.arrivals[start_index:] if t - start <= seconds)
 
 
-async def recovers(emulator, make_client) -> None:
+async def recovers(emulator, make_sdk_client) -> None:
     """After a fault: a fresh client gets a working session, and nothing is left behind."""
     before = len(emulator.registry)
-    client = make_client(emulator, "next@example.com")
+    client = make_sdk_client(emulator, "next@example.com")
     conversation_id = await client.connect()
     await client.next_event("conversation.created")
     await client.hangup()
@@ -40,11 +40,11 @@ async def recovers(emulator, make_client) -> None:
     assert len(emulator.registry) == before
 
 
-async def test_an_answer_whose_ice_never_connects(make_emulator, make_client, feed_of):
+async def test_an_answer_whose_ice_never_connects(make_emulator, make_sdk_client, feed_of):
     emulator = await make_emulator(ice_timeout=1.5)
     feed = await feed_of(emulator)
     await add_fault(emulator, fault="ice_never_connects", times=1)
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     connecting = asyncio.ensure_future(client.connect(timeout=30))
     ended = await feed.wait(lambda e: e["type"] == "session.ended", timeout=15)
     assert ended["end_reason"] == "ice_timeout"
@@ -55,27 +55,27 @@ async def test_an_answer_whose_ice_never_connects(make_emulator, make_client, fe
     described = await emulator.control("GET", f"/sessions/{ended['conversation_id']}")
     assert [f["fault"] for f in described["faults"]] == ["ice_never_connects"]
     assert described["selected_candidate_pair"] is None
-    await recovers(emulator, make_client)
+    await recovers(emulator, make_sdk_client)
 
 
-async def test_a_dtls_failure(make_emulator, make_client):
+async def test_a_dtls_failure(make_emulator, make_sdk_client):
     emulator = await make_emulator(peer_timeout=1.0)
     await add_fault(emulator, fault="dtls_failure", times=1)
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     with pytest.raises(TimeoutError):
         await client.connect(timeout=5)
-    assert await wait_state(client, {"failed"}, 10) == "failed"
+    assert await client.wait_for_state({"failed"}, 10) == "failed"
     conversation_id = client.conversation_id
     await client.hangup()
     ended = await emulator.ended(conversation_id)
     assert ended["end_reason"] in ("peer_gone", "peer_failed", "peer_closed")
     assert ended["faults"][0]["fault"] == "dtls_failure"
-    await recovers(emulator, make_client)
+    await recovers(emulator, make_sdk_client)
 
 
-async def test_the_data_channel_closed_mid_session(emulator, make_client, feed):
+async def test_the_data_channel_closed_mid_session(emulator, make_sdk_client, feed):
     await add_fault(emulator, fault="datachannel_close", after_ms=200, email="dc@example.com")
-    client = make_client(emulator, "dc@example.com")
+    client = make_sdk_client(emulator, "dc@example.com")
     closed = asyncio.Event()
     conversation_id = await client.connect()
     client.channel.on("close", closed.set)
@@ -87,12 +87,12 @@ async def test_the_data_channel_closed_mid_session(emulator, make_client, feed):
     applied = await feed.wait(lambda e: e["type"] == "fault")
     assert applied["fault"] == "datachannel_close"
     assert applied["conversation_id"] == conversation_id
-    await recovers(emulator, make_client)
+    await recovers(emulator, make_sdk_client)
 
 
-async def test_media_going_silent(emulator, make_client, feed):
+async def test_media_going_silent(emulator, make_sdk_client, feed):
     await add_fault(emulator, fault="media_silent", after_ms=1500, times=1)
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     await client.connect()
     assert await frames_within(client, 0.2) >= 5  # the AI's track flows (silence frames)
     await feed.wait(lambda e: e["type"] == "fault" and e["fault"] == "media_silent")
@@ -101,12 +101,12 @@ async def test_media_going_silent(emulator, make_client, feed):
         await frames_within(client, 10, timeout=1.5)
     assert client.received_audio.frames - before < 10
     assert client.pc.connectionState == "connected"
-    await recovers(emulator, make_client)
+    await recovers(emulator, make_sdk_client)
 
 
-async def test_a_share_of_packets_dropped(emulator, make_client):
+async def test_a_share_of_packets_dropped(emulator, make_sdk_client):
     await add_fault(emulator, fault="packet_loss", percent=50, times=1)
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     conversation_id = await client.connect()
     received = await frames_within(client, 2.0)
     assert 20 <= received <= 80, received  # 100 frames in 2 s without loss
@@ -117,18 +117,18 @@ async def test_a_share_of_packets_dropped(emulator, make_client):
         assert 0.3 < share < 0.7, (direction, audio)
     await client.hangup()
     await emulator.ended(conversation_id)
-    await recovers(emulator, make_client)
+    await recovers(emulator, make_sdk_client)
 
 
-async def test_the_server_hangs_up(emulator, make_client):
+async def test_the_server_hangs_up(emulator, make_sdk_client):
     await add_fault(emulator, fault="hangup", after_ms=300, times=1)
-    client = make_client(emulator)
+    client = make_sdk_client(emulator)
     conversation_id = await client.connect()
     closed = asyncio.Event()
     client.channel.on("close", closed.set)
     async with asyncio.timeout(10):
         await closed.wait()
-    state = await wait_state(client, {"closed", "failed", "disconnected"}, 15)
+    state = await client.wait_for_state({"closed", "failed", "disconnected"}, 15)
     ended = await emulator.ended(conversation_id)
     assert ended["end_reason"] == "server_hangup", state
-    await recovers(emulator, make_client)
+    await recovers(emulator, make_sdk_client)

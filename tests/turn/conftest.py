@@ -6,24 +6,26 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from turn_helpers import SECRET, ManualClock, RawClient
 
+from tests.turn.raw import SECRET, ManualClock, RawClient
 from turn_stub.server import TurnConfig, TurnServer
 
 
 @pytest.fixture
-def clock() -> ManualClock:
+def turn_clock() -> ManualClock:
     return ManualClock()
 
 
 @pytest.fixture
-async def make_server(clock: ManualClock) -> AsyncIterator[Callable[..., Awaitable[TurnServer]]]:
+async def make_turn_server(
+    turn_clock: ManualClock,
+) -> AsyncIterator[Callable[..., Awaitable[TurnServer]]]:
     """A factory of started servers; each is closed, and must hold no allocation, afterwards."""
     servers: list[TurnServer] = []
 
     async def make(**overrides: object) -> TurnServer:
         config = TurnConfig(**{"port": 0, "secret": SECRET, **overrides})  # type: ignore[arg-type]
-        server = TurnServer(config, clock=clock)
+        server = TurnServer(config, clock=turn_clock)
         await server.start()
         servers.append(server)
         return server
@@ -35,8 +37,8 @@ async def make_server(clock: ManualClock) -> AsyncIterator[Callable[..., Awaitab
 
 
 @pytest.fixture
-async def server(make_server: Callable[..., Awaitable[TurnServer]]) -> TurnServer:
-    return await make_server()
+async def turn_server(make_turn_server: Callable[..., Awaitable[TurnServer]]) -> TurnServer:
+    return await make_turn_server()
 
 
 class EchoPeer(asyncio.DatagramProtocol):
@@ -82,7 +84,7 @@ async def echo_peer(make_peer: Callable[..., Awaitable[EchoPeer]]) -> EchoPeer:
 
 
 @pytest.fixture
-async def make_client() -> AsyncIterator[Callable[..., Awaitable[RawClient]]]:
+async def make_turn_client() -> AsyncIterator[Callable[..., Awaitable[RawClient]]]:
     clients: list[RawClient] = []
 
     async def make(address: tuple[str, int], protocol: str = "udp") -> RawClient:

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 from aioice import stun, turn
-from turn_helpers import (
+
+from tests.turn.raw import (
     ALLOCATE_REQUEST,
     REFRESH_REQUEST,
     REQUESTED_TRANSPORT,
@@ -18,7 +19,6 @@ from turn_helpers import (
     rest_credentials,
     tid,
 )
-
 from turn_stub.server import TurnServer
 
 pytestmark = pytest.mark.parametrize("protocol", ["udp", "tcp"])
@@ -42,9 +42,9 @@ class Receiver(asyncio.DatagramProtocol):
         self.lost.set()
 
 
-async def open_endpoint(server: TurnServer, protocol: str, username: str, password: str):
+async def open_endpoint(turn_server: TurnServer, protocol: str, username: str, password: str):
     return await turn.create_turn_endpoint(
-        Receiver, server.udp_address, username, password, transport=protocol
+        Receiver, turn_server.udp_address, username, password, transport=protocol
     )
 
 
@@ -53,9 +53,9 @@ async def close_endpoint(transport: turn.TurnTransport, receiver: Receiver) -> N
     await asyncio.wait_for(receiver.lost.wait(), TIMEOUT)
 
 
-async def test_401_then_allocation(server, clock, make_client, protocol):
+async def test_401_then_allocation(turn_server, turn_clock, make_turn_client, protocol):
     # The challenge, seen raw: 401 with REALM and NONCE, no MESSAGE-INTEGRITY.
-    client = await make_client(server.udp_address, protocol)
+    client = await make_turn_client(turn_server.udp_address, protocol)
     raw = await client.request(encode(ALLOCATE_REQUEST, tid(), [(REQUESTED_TRANSPORT, UDP)]))
     challenge = stun.parse_message(raw)
     assert challenge.error_code == 401
@@ -65,19 +65,19 @@ async def test_401_then_allocation(server, clock, make_client, protocol):
     assert has_valid_fingerprint(raw)
 
     # aioice goes through the same 401, then allocates.
-    username, password = rest_credentials(clock() + 600)
-    transport, receiver = await open_endpoint(server, protocol, username, password)
+    username, password = rest_credentials(turn_clock() + 600)
+    transport, receiver = await open_endpoint(turn_server, protocol, username, password)
     relayed = transport.get_extra_info("sockname")
     assert relayed[0] == "127.0.0.1" and relayed[1] > 0
     assert transport.get_extra_info("related_address")[0] == "127.0.0.1"
-    assert server.allocation_count == 1
+    assert turn_server.allocation_count == 1
     await close_endpoint(transport, receiver)
-    assert server.allocation_count == 0
+    assert turn_server.allocation_count == 0
 
 
-async def test_relay_through_channel_both_ways(server, clock, echo_peer, protocol):
-    username, password = rest_credentials(clock() + 600)
-    transport, receiver = await open_endpoint(server, protocol, username, password)
+async def test_relay_through_channel_both_ways(turn_server, turn_clock, echo_peer, protocol):
+    username, password = rest_credentials(turn_clock() + 600)
+    transport, receiver = await open_endpoint(turn_server, protocol, username, password)
     relayed = transport.get_extra_info("sockname")
     for payload in (b"ping", b"odd-length!", bytes(range(256)) * 4):
         transport.sendto(payload, echo_peer.address)
@@ -88,11 +88,13 @@ async def test_relay_through_channel_both_ways(server, clock, echo_peer, protoco
     await close_endpoint(transport, receiver)
 
 
-async def test_stale_nonce_is_438_and_aioice_recovers(make_server, clock, echo_peer, protocol):
-    server = await make_server(nonce_lifetime=30)
-    username, password = rest_credentials(clock() + 3600)
+async def test_stale_nonce_is_438_and_aioice_recovers(
+    make_turn_server, turn_clock, echo_peer, protocol
+):
+    server = await make_turn_server(nonce_lifetime=30)
+    username, password = rest_credentials(turn_clock() + 3600)
     transport, receiver = await open_endpoint(server, protocol, username, password)
-    clock.advance(31)
+    turn_clock.advance(31)
     # The first send binds a channel: 438 with a fresh nonce, which aioice retries with.
     transport.sendto(b"after the nonce went stale", echo_peer.address)
     data, _ = await asyncio.wait_for(receiver.data.get(), TIMEOUT)
@@ -101,14 +103,14 @@ async def test_stale_nonce_is_438_and_aioice_recovers(make_server, clock, echo_p
     await close_endpoint(transport, receiver)
 
 
-async def test_stale_nonce_raw(make_server, clock, make_client, protocol):
-    server = await make_server(nonce_lifetime=30)
+async def test_stale_nonce_raw(make_turn_server, turn_clock, make_turn_client, protocol):
+    server = await make_turn_server(nonce_lifetime=30)
     session = Session(
-        await make_client(server.udp_address, protocol), *rest_credentials(clock() + 3600)
+        await make_turn_client(server.udp_address, protocol), *rest_credentials(turn_clock() + 3600)
     )
     await session.call(ALLOCATE_REQUEST, [(REQUESTED_TRANSPORT, UDP)])
     stale_nonce = session.nonce
-    clock.advance(31)
+    turn_clock.advance(31)
     raw = await session.client.request(session.signed(REFRESH_REQUEST, [], tid()))
     response = stun.parse_message(raw)
     assert response.error_code == 438
@@ -120,20 +122,20 @@ async def test_stale_nonce_raw(make_server, clock, make_client, protocol):
     assert response.check_message_integrity(session.key)
 
 
-async def test_expired_credentials_are_refused(server, clock, protocol):
-    username, password = rest_credentials(clock() + 10)
-    clock.advance(11)
+async def test_expired_credentials_are_refused(turn_server, turn_clock, protocol):
+    username, password = rest_credentials(turn_clock() + 10)
+    turn_clock.advance(11)
     with pytest.raises(stun.TransactionFailed) as failed:
-        await open_endpoint(server, protocol, username, password)
+        await open_endpoint(turn_server, protocol, username, password)
     assert failed.value.response.error_code == 401
-    assert server.allocation_count == 0
+    assert turn_server.allocation_count == 0
 
 
-async def test_wrong_password_is_refused(server, clock, protocol):
-    username, _ = rest_credentials(clock() + 600)
-    _, password = rest_credentials(clock() + 600, secret="not the secret")
+async def test_wrong_password_is_refused(turn_server, turn_clock, protocol):
+    username, _ = rest_credentials(turn_clock() + 600)
+    _, password = rest_credentials(turn_clock() + 600, secret="not the secret")
     with pytest.raises(stun.TransactionFailed) as failed:
-        await open_endpoint(server, protocol, username, password)
+        await open_endpoint(turn_server, protocol, username, password)
     assert failed.value.response.error_code == 401
 
 
@@ -147,9 +149,9 @@ async def test_wrong_password_is_refused(server, clock, protocol):
         (("127.0.0.1", 9), ["127.0.0.0/8"]),
     ],
 )
-async def test_denied_peers(make_server, clock, protocol, peer, deny):
-    server = await make_server(deny_peers=deny)
-    username, password = rest_credentials(clock() + 600)
+async def test_denied_peers(make_turn_server, turn_clock, protocol, peer, deny):
+    server = await make_turn_server(deny_peers=deny)
+    username, password = rest_credentials(turn_clock() + 600)
     transport, receiver = await open_endpoint(server, protocol, username, password)
     transport.sendto(b"nope", peer)
     error = await asyncio.wait_for(receiver.errors.get(), TIMEOUT)

@@ -12,14 +12,15 @@ import asyncio
 import pytest
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
-from turn_helpers import interface_ipv4, rest_credentials
+
+from tests.turn.raw import interface_ipv4, rest_credentials
 
 CALL_TIMEOUT = 30
 
 
-def relay_only(server, clock, transport: str) -> RTCConfiguration:
-    host, port = server.udp_address
-    username, password = rest_credentials(clock() + 600, "aiortc")
+def relay_only(turn_server, turn_clock, transport: str) -> RTCConfiguration:
+    host, port = turn_server.udp_address
+    username, password = rest_credentials(turn_clock() + 600, "aiortc")
     # Explicit servers only: without any, aiortc falls back to a public STUN server.
     return RTCConfiguration(
         iceServers=[
@@ -39,13 +40,13 @@ def selected_pair(pc: RTCPeerConnection):
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-async def test_data_channel_call_over_relay(make_server, clock, transport):
+async def test_data_channel_call_over_relay(make_turn_server, turn_clock, transport):
     address = interface_ipv4()
     if address == "127.0.0.1":
         pytest.skip("no non-loopback interface address")
-    server = await make_server(host=address)
-    caller = RTCPeerConnection(relay_only(server, clock, transport))
-    callee = RTCPeerConnection(relay_only(server, clock, transport))
+    server = await make_turn_server(host=address)
+    caller = RTCPeerConnection(relay_only(server, turn_clock, transport))
+    callee = RTCPeerConnection(relay_only(server, turn_clock, transport))
     try:
         channel = caller.createDataChannel("orga-realtime-client-events")
         opened = asyncio.Event()

@@ -7,13 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from aioice import stun
-from turn_helpers import ALLOCATE_REQUEST, BINDING_REQUEST, encode, tid
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.kit.paths import ROOT
+from tests.turn.raw import ALLOCATE_REQUEST, BINDING_REQUEST, encode, tid
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:

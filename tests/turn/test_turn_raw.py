@@ -8,7 +8,8 @@ import struct
 
 import pytest
 from aioice import stun
-from turn_helpers import (
+
+from tests.turn.raw import (
     ALLOCATE_REQUEST,
     BINDING_REQUEST,
     CHANNEL_BIND_REQUEST,
@@ -39,9 +40,11 @@ from turn_helpers import (
 )
 
 
-async def new_session(server, clock, make_client, protocol="udp", user="alice", ttl=600):
-    client = await make_client(server.udp_address, protocol)
-    return Session(client, *rest_credentials(clock() + ttl, user))
+async def new_session(
+    turn_server, turn_clock, make_turn_client, protocol="udp", user="alice", ttl=600
+):
+    client = await make_turn_client(turn_server.udp_address, protocol)
+    return Session(client, *rest_credentials(turn_clock() + ttl, user))
 
 
 def error_of(response: stun.Message) -> int | None:
@@ -62,8 +65,8 @@ async def no_message(client, within: float = 0.3) -> bool:
 
 @pytest.mark.parametrize("protocol", ["udp", "tcp"])
 @pytest.mark.parametrize("fingerprint", [True, False])
-async def test_binding(server, make_client, protocol, fingerprint):
-    client = await make_client(server.udp_address, protocol)
+async def test_binding(turn_server, make_turn_client, protocol, fingerprint):
+    client = await make_turn_client(turn_server.udp_address, protocol)
     raw = await client.request(encode(BINDING_REQUEST, tid(), [], fingerprint=fingerprint))
     response = stun.parse_message(raw)
     assert response.message_class == stun.Class.RESPONSE
@@ -71,16 +74,16 @@ async def test_binding(server, make_client, protocol, fingerprint):
     assert has_valid_fingerprint(raw)
 
 
-async def test_binding_with_bad_fingerprint_is_dropped(server, make_client):
-    client = await make_client(server.udp_address)
+async def test_binding_with_bad_fingerprint_is_dropped(turn_server, make_turn_client):
+    client = await make_turn_client(turn_server.udp_address)
     request = bytearray(encode(BINDING_REQUEST, tid(), []))
     request[-1] ^= 0xFF
     with pytest.raises(TimeoutError):
         await client.request(bytes(request), within=0.3)
 
 
-async def test_binding_with_unknown_required_attribute_is_420(server, make_client):
-    client = await make_client(server.udp_address)
+async def test_binding_with_unknown_required_attribute_is_420(turn_server, make_turn_client):
+    client = await make_turn_client(turn_server.udp_address)
     raw = await client.request(encode(BINDING_REQUEST, tid(), [(0x7F01, b"abcd")]))
     response = stun.parse_message(raw)
     assert response.error_code == 420
@@ -90,8 +93,10 @@ async def test_binding_with_unknown_required_attribute_is_420(server, make_clien
 # Long-term credentials
 
 
-async def test_400_when_integrity_present_but_nonce_missing(server, clock, make_client):
-    session = await new_session(server, clock, make_client)
+async def test_400_when_integrity_present_but_nonce_missing(
+    turn_server, turn_clock, make_turn_client
+):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     attributes = [
         (REQUESTED_TRANSPORT, UDP),
         (USERNAME, session.username.encode()),
@@ -101,8 +106,8 @@ async def test_400_when_integrity_present_but_nonce_missing(server, clock, make_
     assert error_of(stun.parse_message(raw)) == 400
 
 
-async def test_401_without_integrity_even_with_username(server, clock, make_client):
-    session = await new_session(server, clock, make_client)
+async def test_401_without_integrity_even_with_username(turn_server, turn_clock, make_turn_client):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     attributes = [(REQUESTED_TRANSPORT, UDP), (USERNAME, session.username.encode())]
     response = stun.parse_message(
         await session.client.request(encode(ALLOCATE_REQUEST, tid(), attributes))
@@ -111,8 +116,8 @@ async def test_401_without_integrity_even_with_username(server, clock, make_clie
     assert "NONCE" in response.attributes and "REALM" in response.attributes
 
 
-async def test_401_for_bad_integrity_and_foreign_nonce(server, clock, make_client):
-    session = await new_session(server, clock, make_client)
+async def test_401_for_bad_integrity_and_foreign_nonce(turn_server, turn_clock, make_turn_client):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     await allocate(session)
     good_key = session.password
     session.password = "wrong"
@@ -125,22 +130,24 @@ async def test_401_for_bad_integrity_and_foreign_nonce(server, clock, make_clien
     assert response.message_class == stun.Class.RESPONSE
 
 
-async def test_401_for_username_not_in_rest_form(server, clock, make_client):
-    client = await make_client(server.udp_address)
+async def test_401_for_username_not_in_rest_form(turn_server, turn_clock, make_turn_client):
+    client = await make_turn_client(turn_server.udp_address)
     session = Session(client, "alice", "whatever")
     response = await session.call(ALLOCATE_REQUEST, [(REQUESTED_TRANSPORT, UDP)])
     assert error_of(response) == 401
 
 
-async def test_refresh_refused_once_credentials_expire(server, clock, make_client):
-    session = await new_session(server, clock, make_client, ttl=60)
+async def test_refresh_refused_once_credentials_expire(turn_server, turn_clock, make_turn_client):
+    session = await new_session(turn_server, turn_clock, make_turn_client, ttl=60)
     await allocate(session)
-    clock.advance(61)
+    turn_clock.advance(61)
     assert error_of(await session.call(REFRESH_REQUEST, [])) == 401
 
 
-async def test_error_responses_after_authentication_are_signed(server, clock, make_client):
-    session = await new_session(server, clock, make_client)
+async def test_error_responses_after_authentication_are_signed(
+    turn_server, turn_clock, make_turn_client
+):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     raw = await session.client.request(
         encode(ALLOCATE_REQUEST, tid(), [(REQUESTED_TRANSPORT, UDP)])
     )
@@ -156,8 +163,8 @@ async def test_error_responses_after_authentication_are_signed(server, clock, ma
 
 
 @pytest.mark.parametrize("protocol", ["udp", "tcp"])
-async def test_allocate_response(server, clock, make_client, protocol):
-    session = await new_session(server, clock, make_client, protocol)
+async def test_allocate_response(turn_server, turn_clock, make_turn_client, protocol):
+    session = await new_session(turn_server, turn_clock, make_turn_client, protocol)
     response = await allocate(session)
     assert session.challenges == [401]
     relayed = response.attributes["XOR-RELAYED-ADDRESS"]
@@ -166,23 +173,25 @@ async def test_allocate_response(server, clock, make_client, protocol):
     assert response.attributes["LIFETIME"] == 600
 
 
-async def test_allocate_lifetime_is_clamped(server, clock, make_client):
+async def test_allocate_lifetime_is_clamped(turn_server, turn_clock, make_turn_client):
     for requested, granted in ((30, 600), (1200, 1200), (100000, 3600)):
-        session = await new_session(server, clock, make_client)
+        session = await new_session(turn_server, turn_clock, make_turn_client)
         response = await allocate(session, (LIFETIME, struct.pack("!I", requested)))
         assert response.attributes["LIFETIME"] == granted
 
 
-async def test_allocate_requires_udp_transport(server, clock, make_client):
-    session = await new_session(server, clock, make_client)
+async def test_allocate_requires_udp_transport(turn_server, turn_clock, make_turn_client):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     assert error_of(await session.call(ALLOCATE_REQUEST, [])) == 400
     tcp = struct.pack("!B3x", 6)
     assert error_of(await session.call(ALLOCATE_REQUEST, [(REQUESTED_TRANSPORT, tcp)])) == 442
-    assert server.allocation_count == 0
+    assert turn_server.allocation_count == 0
 
 
-async def test_allocate_unknown_required_attribute_is_420(server, clock, make_client):
-    session = await new_session(server, clock, make_client)
+async def test_allocate_unknown_required_attribute_is_420(
+    turn_server, turn_clock, make_turn_client
+):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     response = await session.call(
         ALLOCATE_REQUEST, [(REQUESTED_TRANSPORT, UDP), (0x0030, b"\x00\x00\x00\x01")]
     )
@@ -192,8 +201,10 @@ async def test_allocate_unknown_required_attribute_is_420(server, clock, make_cl
     await allocate(session, (0x8888, b"ok"))
 
 
-async def test_duplicate_allocate_437_but_retransmission_cached(server, clock, make_client):
-    session = await new_session(server, clock, make_client)
+async def test_duplicate_allocate_437_but_retransmission_cached(
+    turn_server, turn_clock, make_turn_client
+):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     first = await allocate(session)
     original = session.signed(ALLOCATE_REQUEST, [(REQUESTED_TRANSPORT, UDP)], first.transaction_id)
     retransmitted = await session.client.request(original)
@@ -203,23 +214,23 @@ async def test_duplicate_allocate_437_but_retransmission_cached(server, clock, m
     duplicate = await session.call(ALLOCATE_REQUEST, [(REQUESTED_TRANSPORT, UDP)])
     assert error_of(duplicate) == 437
     assert duplicate.check_message_integrity(session.key)
-    assert server.allocation_count == 1
+    assert turn_server.allocation_count == 1
 
 
-async def test_allocate_accepts_turn_options(server, clock, make_client):
-    session = await new_session(server, clock, make_client)
+async def test_allocate_accepts_turn_options(turn_server, turn_clock, make_turn_client):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     response = await allocate(
         session, (REQUESTED_ADDRESS_FAMILY, b"\x01\x00\x00\x00"), (DONT_FRAGMENT, b"")
     )
     assert response.attributes["XOR-RELAYED-ADDRESS"][1] > 0
 
-    ipv6 = await new_session(server, clock, make_client)
+    ipv6 = await new_session(turn_server, turn_clock, make_turn_client)
     family = (REQUESTED_ADDRESS_FAMILY, b"\x02\x00\x00\x00")
     assert error_of(await ipv6.call(ALLOCATE_REQUEST, [(REQUESTED_TRANSPORT, UDP), family])) == 440
 
 
-async def test_even_port_and_reservation_token(server, clock, make_client):
-    rtp = await new_session(server, clock, make_client)
+async def test_even_port_and_reservation_token(turn_server, turn_clock, make_turn_client):
+    rtp = await new_session(turn_server, turn_clock, make_turn_client)
     response = await allocate(rtp, (EVEN_PORT, b"\x80\x00\x00\x00"))
     port = response.attributes["XOR-RELAYED-ADDRESS"][1]
     assert port % 2 == 0
@@ -229,15 +240,15 @@ async def test_even_port_and_reservation_token(server, clock, make_client):
             response_token = value
     assert response_token is not None and len(response_token) == 8
 
-    rtcp = await new_session(server, clock, make_client)
+    rtcp = await new_session(turn_server, turn_clock, make_turn_client)
     response = await allocate(rtcp, (RESERVATION_TOKEN, response_token))
     assert response.attributes["XOR-RELAYED-ADDRESS"][1] == port + 1
     # A token is good once.
-    again = await new_session(server, clock, make_client)
+    again = await new_session(turn_server, turn_clock, make_turn_client)
     attributes = [(REQUESTED_TRANSPORT, UDP), (RESERVATION_TOKEN, response_token)]
     assert error_of(await again.call(ALLOCATE_REQUEST, attributes)) == 508
 
-    plain_even = await new_session(server, clock, make_client)
+    plain_even = await new_session(turn_server, turn_clock, make_turn_client)
     response = await allocate(plain_even, (EVEN_PORT, b"\x00\x00\x00\x00"))
     assert response.attributes["XOR-RELAYED-ADDRESS"][1] % 2 == 0
 
@@ -250,14 +261,14 @@ def iter_raw_attributes(data: bytes):
         pos += 4 + length + (-length % 4)
 
 
-async def test_allocation_quotas(make_server, clock, make_client):
-    server = await make_server(max_allocations=3, max_allocations_per_user=2)
+async def test_allocation_quotas(make_turn_server, turn_clock, make_turn_client):
+    server = await make_turn_server(max_allocations=3, max_allocations_per_user=2)
     for _ in range(2):
-        await allocate(await new_session(server, clock, make_client, user="alice"))
-    over = await new_session(server, clock, make_client, user="alice")
+        await allocate(await new_session(server, turn_clock, make_turn_client, user="alice"))
+    over = await new_session(server, turn_clock, make_turn_client, user="alice")
     assert error_of(await over.call(ALLOCATE_REQUEST, [(REQUESTED_TRANSPORT, UDP)])) == 486
-    await allocate(await new_session(server, clock, make_client, user="bob"))
-    over = await new_session(server, clock, make_client, user="carol")
+    await allocate(await new_session(server, turn_clock, make_turn_client, user="bob"))
+    over = await new_session(server, turn_clock, make_turn_client, user="carol")
     assert error_of(await over.call(ALLOCATE_REQUEST, [(REQUESTED_TRANSPORT, UDP)])) == 486
     assert server.allocation_count == 3
 
@@ -265,8 +276,8 @@ async def test_allocation_quotas(make_server, clock, make_client):
 # Refresh
 
 
-async def test_refresh_lifetimes(server, clock, make_client):
-    session = await new_session(server, clock, make_client, ttl=3600)
+async def test_refresh_lifetimes(turn_server, turn_clock, make_turn_client):
+    session = await new_session(turn_server, turn_clock, make_turn_client, ttl=3600)
     await allocate(session)
     # Chrome sends no LIFETIME: that means the default.
     response = await session.call(REFRESH_REQUEST, [])
@@ -274,19 +285,19 @@ async def test_refresh_lifetimes(server, clock, make_client):
     assert response.check_message_integrity(session.key)
     response = await session.call(REFRESH_REQUEST, [(LIFETIME, struct.pack("!I", 2000))])
     assert response.attributes["LIFETIME"] == 2000
-    clock.advance(1999)
-    server.sweep()
-    assert server.allocation_count == 1
+    turn_clock.advance(1999)
+    turn_server.sweep()
+    assert turn_server.allocation_count == 1
     response = await session.call(REFRESH_REQUEST, [(LIFETIME, struct.pack("!I", 0))])
     assert response.attributes["LIFETIME"] == 0
-    assert server.allocation_count == 0
+    assert turn_server.allocation_count == 0
     assert error_of(await session.call(REFRESH_REQUEST, [])) == 437
 
 
-async def test_refresh_with_other_username_is_441(server, clock, make_client):
-    session = await new_session(server, clock, make_client)
+async def test_refresh_with_other_username_is_441(turn_server, turn_clock, make_turn_client):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     await allocate(session)
-    intruder = Session(session.client, *rest_credentials(clock() + 600, "mallory"))
+    intruder = Session(session.client, *rest_credentials(turn_clock() + 600, "mallory"))
     intruder.nonce = session.nonce
     response = await intruder.call(REFRESH_REQUEST, [])
     assert error_of(response) == 441
@@ -300,15 +311,15 @@ async def test_refresh_with_other_username_is_441(server, clock, make_client):
         assert error_of(await intruder.call(method, attrs, transaction_id)) == 441
 
 
-async def test_allocation_expires_without_refresh(server, clock, make_client):
-    session = await new_session(server, clock, make_client, ttl=3600)
+async def test_allocation_expires_without_refresh(turn_server, turn_clock, make_turn_client):
+    session = await new_session(turn_server, turn_clock, make_turn_client, ttl=3600)
     await allocate(session)
-    clock.advance(599)
-    server.sweep()
-    assert server.allocation_count == 1
-    clock.advance(2)
-    server.sweep()
-    assert server.allocation_count == 0
+    turn_clock.advance(599)
+    turn_server.sweep()
+    assert turn_server.allocation_count == 1
+    turn_clock.advance(2)
+    turn_server.sweep()
+    assert turn_server.allocation_count == 0
     assert error_of(await session.call(REFRESH_REQUEST, [])) == 437
 
 
@@ -328,8 +339,10 @@ def send_indication(peer: tuple[str, int], payload: bytes, extra=()) -> bytes:
 
 
 @pytest.mark.parametrize("protocol", ["udp", "tcp"])
-async def test_send_and_data_indications(server, clock, make_client, make_peer, protocol):
-    session = await new_session(server, clock, make_client, protocol)
+async def test_send_and_data_indications(
+    turn_server, turn_clock, make_turn_client, make_peer, protocol
+):
+    session = await new_session(turn_server, turn_clock, make_turn_client, protocol)
     relayed = (await allocate(session)).attributes["XOR-RELAYED-ADDRESS"]
     first, second = await make_peer("127.0.0.1"), await make_peer("127.0.0.2")
     # Without a permission nothing is relayed.
@@ -350,9 +363,9 @@ async def test_send_and_data_indications(server, clock, make_client, make_peer, 
 
 
 async def test_data_from_unpermitted_peer_is_dropped(
-    server, clock, make_client, make_peer, echo_peer
+    turn_server, turn_clock, make_turn_client, make_peer, echo_peer
 ):
-    session = await new_session(server, clock, make_client)
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     relayed = (await allocate(session)).attributes["XOR-RELAYED-ADDRESS"]
     stranger = await make_peer("127.0.0.3")
     await permit(session, echo_peer.address)
@@ -363,9 +376,11 @@ async def test_data_from_unpermitted_peer_is_dropped(
     assert indication.attributes["XOR-PEER-ADDRESS"] == echo_peer.address
 
 
-async def test_permission_denied_peer_is_403(make_server, clock, make_client, echo_peer):
-    server = await make_server(deny_peers=["127.0.0.2/32"])
-    session = await new_session(server, clock, make_client)
+async def test_permission_denied_peer_is_403(
+    make_turn_server, turn_clock, make_turn_client, echo_peer
+):
+    server = await make_turn_server(deny_peers=["127.0.0.2/32"])
+    session = await new_session(server, turn_clock, make_turn_client)
     await allocate(session)
     # All or nothing: one denied peer refuses the whole request.
     response = await permit(session, echo_peer.address, ("127.0.0.2", 9))
@@ -376,18 +391,18 @@ async def test_permission_denied_peer_is_403(make_server, clock, make_client, ec
     assert echo_peer.received.empty()
 
 
-async def test_create_permission_without_peer_is_400(server, clock, make_client):
-    session = await new_session(server, clock, make_client)
+async def test_create_permission_without_peer_is_400(turn_server, turn_clock, make_turn_client):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     await allocate(session)
     assert error_of(await session.call(CREATE_PERMISSION_REQUEST, [])) == 400
 
 
-async def test_permission_expires(server, clock, make_client, echo_peer):
-    session = await new_session(server, clock, make_client)
+async def test_permission_expires(turn_server, turn_clock, make_turn_client, echo_peer):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     relayed = (await allocate(session)).attributes["XOR-RELAYED-ADDRESS"]
     await permit(session, echo_peer.address)
-    clock.advance(301)
-    server.sweep()
+    turn_clock.advance(301)
+    turn_server.sweep()
     echo_peer.transport.sendto(b"permission expired", relayed)
     assert await no_message(session.client)
     await permit(session, echo_peer.address)
@@ -409,14 +424,16 @@ async def bind(session: Session, number: int, peer: tuple[str, int]) -> stun.Mes
 
 
 @pytest.mark.parametrize("number", [0x3FFF, 0x8000, 0xFFFF, 0x0000])
-async def test_channel_number_out_of_range_is_400(server, clock, make_client, echo_peer, number):
-    session = await new_session(server, clock, make_client)
+async def test_channel_number_out_of_range_is_400(
+    turn_server, turn_clock, make_turn_client, echo_peer, number
+):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     await allocate(session)
     assert error_of(await bind(session, number, echo_peer.address)) == 400
 
 
-async def test_channel_bind_rules(server, clock, make_client, make_peer):
-    session = await new_session(server, clock, make_client)
+async def test_channel_bind_rules(turn_server, turn_clock, make_turn_client, make_peer):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     await allocate(session)
     one, two = await make_peer(), await make_peer()
     for number, port in ((0x4000, 10000), (0x7FFF, 10001)):
@@ -435,8 +452,8 @@ async def test_channel_bind_rules(server, clock, make_client, make_peer):
 
 
 @pytest.mark.parametrize("padded", [False, True])
-async def test_channel_data_udp(server, clock, make_client, echo_peer, padded):
-    session = await new_session(server, clock, make_client)
+async def test_channel_data_udp(turn_server, turn_clock, make_turn_client, echo_peer, padded):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     relayed = (await allocate(session)).attributes["XOR-RELAYED-ADDRESS"]
     assert (await bind(session, 0x4ABC, echo_peer.address)).message_class == stun.Class.RESPONSE
     for payload in (b"a", b"abcde", b"x" * 1200):
@@ -447,8 +464,10 @@ async def test_channel_data_udp(server, clock, make_client, echo_peer, padded):
         assert await session.client.receive() == channel_data(0x4ABC, payload)
 
 
-async def test_channel_data_on_unbound_channel_is_dropped(server, clock, make_client, echo_peer):
-    session = await new_session(server, clock, make_client)
+async def test_channel_data_on_unbound_channel_is_dropped(
+    turn_server, turn_clock, make_turn_client, echo_peer
+):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     await allocate(session)
     await bind(session, 0x4000, echo_peer.address)
     session.client.send(channel_data(0x4001, b"unbound"))
@@ -458,8 +477,10 @@ async def test_channel_data_on_unbound_channel_is_dropped(server, clock, make_cl
     assert data == b"bound"
 
 
-async def test_peer_data_prefers_channel_then_indication(server, clock, make_client, make_peer):
-    session = await new_session(server, clock, make_client)
+async def test_peer_data_prefers_channel_then_indication(
+    turn_server, turn_clock, make_turn_client, make_peer
+):
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     relayed = (await allocate(session)).attributes["XOR-RELAYED-ADDRESS"]
     bound, unbound = await make_peer(), await make_peer()  # same IP, so one permission
     await bind(session, 0x4000, bound.address)
@@ -470,18 +491,18 @@ async def test_peer_data_prefers_channel_then_indication(server, clock, make_cli
     assert indication.attributes["DATA"] == b"via indication"
 
 
-async def test_channel_expires(server, clock, make_client, echo_peer):
-    session = await new_session(server, clock, make_client, ttl=3600)
+async def test_channel_expires(turn_server, turn_clock, make_turn_client, echo_peer):
+    session = await new_session(turn_server, turn_clock, make_turn_client, ttl=3600)
     response = await allocate(session, (LIFETIME, struct.pack("!I", 3600)))
     relayed = response.attributes["XOR-RELAYED-ADDRESS"]
     await bind(session, 0x4000, echo_peer.address)
-    clock.advance(299)
-    server.sweep()
+    turn_clock.advance(299)
+    turn_server.sweep()
     await permit(session, echo_peer.address)  # keep the permission, let the channel go
-    clock.advance(299)
+    turn_clock.advance(299)
     await permit(session, echo_peer.address)
-    clock.advance(3)
-    server.sweep()
+    turn_clock.advance(3)
+    turn_server.sweep()
     echo_peer.transport.sendto(b"after the channel", relayed)
     indication = stun.parse_message(await session.client.receive())
     assert indication.attributes["DATA"] == b"after the channel"
@@ -492,9 +513,11 @@ async def test_channel_expires(server, clock, make_client, echo_peer):
 # Robustness
 
 
-async def test_fuzzed_input_never_breaks_the_server(server, clock, make_client, echo_peer):
+async def test_fuzzed_input_never_breaks_the_server(
+    turn_server, turn_clock, make_turn_client, echo_peer
+):
     rng = random.Random(8656)
-    session = await new_session(server, clock, make_client)
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     await allocate(session)
     await bind(session, 0x4000, echo_peer.address)
     valid = [
@@ -525,32 +548,32 @@ async def test_fuzzed_input_never_breaks_the_server(server, clock, make_client, 
     # Still serving: a Binding round trip and a fresh client's allocation.
     raw = await session.client.request(encode(BINDING_REQUEST, tid(), []))
     assert stun.parse_message(raw).message_class == stun.Class.RESPONSE
-    await allocate(await new_session(server, clock, make_client, user="bob"))
+    await allocate(await new_session(turn_server, turn_clock, make_turn_client, user="bob"))
 
 
-async def test_tcp_connection_loss_frees_allocation(server, clock, make_client):
-    session = await new_session(server, clock, make_client, "tcp")
+async def test_tcp_connection_loss_frees_allocation(turn_server, turn_clock, make_turn_client):
+    session = await new_session(turn_server, turn_clock, make_turn_client, "tcp")
     await allocate(session)
-    assert server.allocation_count == 1
+    assert turn_server.allocation_count == 1
     session.client.close()
     await asyncio.wait_for(session.client.closed.wait(), TIMEOUT)
     for _ in range(200):
-        if server.allocation_count == 0:
+        if turn_server.allocation_count == 0:
             break
         await asyncio.sleep(0.01)
-    assert server.allocation_count == 0
+    assert turn_server.allocation_count == 0
 
 
-async def test_tcp_garbage_closes_connection(server, make_client):
-    client = await make_client(server.udp_address, "tcp")
+async def test_tcp_garbage_closes_connection(turn_server, make_turn_client):
+    client = await make_turn_client(turn_server.udp_address, "tcp")
     client.send(b"\xff" * 32)
     await asyncio.wait_for(client.closed.wait(), TIMEOUT)
 
 
 async def test_attributes_after_message_integrity_are_ignored(
-    server, clock, make_client, make_peer
+    turn_server, turn_clock, make_turn_client, make_peer
 ):
-    session = await new_session(server, clock, make_client)
+    session = await new_session(turn_server, turn_clock, make_turn_client)
     await allocate(session)
     signed_peer, smuggled_peer = await make_peer("127.0.0.1"), await make_peer("127.0.0.2")
     transaction_id = tid()

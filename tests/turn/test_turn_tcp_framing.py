@@ -8,7 +8,8 @@ import socket
 import struct
 
 from aioice import stun
-from turn_helpers import (
+
+from tests.turn.raw import (
     ALLOCATE_REQUEST,
     BINDING_REQUEST,
     CHANNEL_BIND_REQUEST,
@@ -41,14 +42,14 @@ def write_in_pieces(client, data: bytes, sizes) -> None:
         client.transport.write(data[pos:])
 
 
-async def tcp_session(server, clock, make_client) -> Session:
-    client = await make_client(server.tcp_address, "tcp")
+async def tcp_session(turn_server, turn_clock, make_turn_client) -> Session:
+    client = await make_turn_client(turn_server.tcp_address, "tcp")
     client.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return Session(client, *rest_credentials(clock() + 600))
+    return Session(client, *rest_credentials(turn_clock() + 600))
 
 
-async def test_stun_written_one_byte_at_a_time(server, clock, make_client):
-    session = await tcp_session(server, clock, make_client)
+async def test_stun_written_one_byte_at_a_time(turn_server, turn_clock, make_turn_client):
+    session = await tcp_session(turn_server, turn_clock, make_turn_client)
     request = encode(ALLOCATE_REQUEST, tid(), [(REQUESTED_TRANSPORT, UDP)])
     future = asyncio.get_running_loop().create_future()
     session.client.waiters[request[8:20]] = future
@@ -64,11 +65,11 @@ async def test_stun_written_one_byte_at_a_time(server, clock, make_client):
     write_in_pieces(session.client, request, [rng.randint(1, 7) for _ in range(len(request))])
     response = stun.parse_message(await asyncio.wait_for(future, TIMEOUT))
     assert response.message_class == stun.Class.RESPONSE
-    assert server.allocation_count == 1
+    assert turn_server.allocation_count == 1
 
 
-async def test_frames_merged_and_split(server, clock, make_client, echo_peer):
-    session = await tcp_session(server, clock, make_client)
+async def test_frames_merged_and_split(turn_server, turn_clock, make_turn_client, echo_peer):
+    session = await tcp_session(turn_server, turn_clock, make_turn_client)
     allocated = await session.call(ALLOCATE_REQUEST, [(REQUESTED_TRANSPORT, UDP)])
     relayed = allocated.attributes["XOR-RELAYED-ADDRESS"]
 

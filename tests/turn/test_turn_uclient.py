@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import socket
 from collections.abc import AsyncIterator
 
 import pytest
-from turn_helpers import SECRET
 
-UCLIENT = shutil.which("turnutils_uclient")
-PEER = shutil.which("turnutils_peer")
-pytestmark = pytest.mark.skipif(
-    UCLIENT is None or PEER is None, reason="coturn's turnutils_uclient/turnutils_peer missing"
-)
+from tests.kit.tools import require_program
+from tests.turn.raw import SECRET
 
 MESSAGES = 10
 CLIENTS = 2
@@ -55,9 +50,10 @@ class UclientPeer:
 @pytest.fixture
 async def peer() -> AsyncIterator[UclientPeer]:
     """coturn's turnutils_peer, an echo on two ports, up once it has echoed a probe."""
+    program = require_program("turnutils_peer")  # coturn's, like turnutils_uclient
     port = free_port_pair()
     process = await asyncio.create_subprocess_exec(
-        PEER,
+        program,
         "-L",
         "127.0.0.1",
         "-p",
@@ -83,16 +79,16 @@ async def peer() -> AsyncIterator[UclientPeer]:
         await asyncio.wait_for(process.wait(), 10)
 
 
-async def run_uclient(server, peer, *flags: str, secret: str = SECRET) -> tuple[int, str]:
+async def run_uclient(turn_server, peer, *flags: str, secret: str = SECRET) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        UCLIENT,
+        require_program("turnutils_uclient"),
         *flags,
         "-W",
         secret,
         "-u",
         "uclient",
         "-p",
-        str(server.udp_address[1]),
+        str(turn_server.udp_address[1]),
         "-e",
         peer.address[0],
         "-r",
@@ -103,7 +99,7 @@ async def run_uclient(server, peer, *flags: str, secret: str = SECRET) -> tuple[
         str(CLIENTS),
         "-z",
         "5",
-        server.udp_address[0],
+        turn_server.udp_address[0],
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -130,8 +126,8 @@ async def run_uclient(server, peer, *flags: str, secret: str = SECRET) -> tuple[
         pytest.param([], id="rtp-rtcp-even-port"),
     ],
 )
-async def test_uclient_relays_without_loss(server, peer, flags):
-    code, output = await run_uclient(server, peer, *flags)
+async def test_uclient_relays_without_loss(turn_server, peer, flags):
+    code, output = await run_uclient(turn_server, peer, *flags)
     assert code == 0, output
     sent = re.search(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$", output, re.MULTILINE)
     lost = re.search(r"Total lost packets (\d+) \(([\d.]+)%\)", output)
@@ -141,8 +137,8 @@ async def test_uclient_relays_without_loss(server, peer, flags):
     assert int(lost.group(1)) == 0 and float(lost.group(2)) == 0.0
 
 
-async def test_uclient_with_wrong_secret_fails(server, peer):
-    code, output = await run_uclient(server, peer, "-c", secret="wrong secret")
+async def test_uclient_with_wrong_secret_fails(turn_server, peer):
+    code, output = await run_uclient(turn_server, peer, "-c", secret="wrong secret")
     assert code != 0
     assert "Cannot complete Allocation" in output
-    assert server.allocation_count == 0
+    assert turn_server.allocation_count == 0

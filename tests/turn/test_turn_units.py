@@ -7,8 +7,8 @@ import hashlib
 import hmac
 
 import pytest
-from turn_helpers import ManualClock
 
+from tests.turn.raw import ManualClock
 from turn_stub.cli import OPTIONS, build_parser, config_from_args
 from turn_stub.credentials import parse_rest_username, rest_password, rest_username
 from turn_stub.nonce import NonceIssuer

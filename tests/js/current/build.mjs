@@ -1,6 +1,6 @@
 // Builds the CURRENT Orga SDKs from their sources, unmodified, with esbuild only:
 //   node build.mjs <out dir> <sdk source folder>
-// The source folder is a checkout of Orga's SDK monorepo (tests/current_sdks.py finds it). Into
+// The source folder is a checkout of Orga's SDK monorepo (tests/kit/sdk_sources.py finds it). Into
 // <out dir> (never into the sources, which stay read-only) it writes:
 //   node-sdk.cjs    @orga-ai/node (packages/server/node/src) as one CommonJS module
 //   app.js          the test app (app.jsx here) on @orga-ai/react + @orga-ai/core from source

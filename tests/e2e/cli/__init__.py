@@ -1,0 +1,1 @@
+"""The `orga-emulator` command and `orga-emulator exec`."""

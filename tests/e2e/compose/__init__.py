@@ -1,0 +1,1 @@
+"""docker-compose.yml, the Dockerfile and the options a container needs."""

@@ -1,0 +1,1 @@
+"""Whole calls relayed through the embedded TURN server."""

@@ -1,0 +1,1 @@
+"""The Orga SDKs (Node and Python backends), published and current, against the emulator."""

@@ -1,0 +1,1 @@
+"""TLS mode: the local CA, its certificates, and the hints printed for clients."""

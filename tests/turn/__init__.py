@@ -1,0 +1,1 @@
+"""turn_stub, the TURN/STUN server: raw wire tests and real clients (aioice, aiortc, coturn)."""
