@@ -41,12 +41,13 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.rtp import RtpPacket
-from proc import cpu_seconds, emulator_argv, pinned
+from proc import cpu_seconds, pinned
 
 from emulator.config import DEV_API_KEY
-from emulator.rtc import audio
-from emulator.rtc.aiortc_hooks import tap_receiver
+from emulator.testing.client import OrgaClient
+from emulator.testing.process import EmulatorProcess, start_emulator
+from emulator.testing.tracks import PacketTrack
+from emulator.testing.tracks import encode_opus as encode_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RATE = 48000
@@ -111,8 +112,7 @@ def dbov(samples: list[int]) -> int:
 def encode_opus(frames: list[list[int]]) -> list[bytes]:
     import array
 
-    pcm = b"".join(array.array("h", samples).tobytes() for samples in frames)
-    return list(audio.encode_opus(pcm, bit_rate=32_000))[: len(frames)]
+    return encode_frames([array.array("h", samples).tobytes() for samples in frames])
 
 
 # --- the load client ------------------------------------------------------------------------
@@ -136,32 +136,18 @@ def _send_audio_levels(sender: Any, levels: dict[bytes, int]) -> None:
     sender._next_encoded_frame = with_level
 
 
-class PacketTrack(MediaStreamTrack):
-    """Pre-encoded Opus at 20 ms pacing, from its own offset in the loop."""
-
-    kind = "audio"
-
-    def __init__(self, payloads: list[bytes], offset: int, peer: BenchPeer) -> None:
-        super().__init__()
-        self._payloads = payloads
-        self._offset = offset
-        self._peer = peer
-        self._clock = audio.FrameClock()
-
-    async def recv(self) -> av.Packet:
-        index = await self._clock.tick()
-        payload = self._payloads[(self._offset + index) % len(self._payloads)]
-        self._peer.on_sent(payload, asyncio.get_running_loop().time())
-        return audio.opus_packet(payload, index)
-
-
 @dataclass
 class BenchPeer:
+    """One SDK-like client (emulator.testing.client.OrgaClient) sending pre-encoded Opus and
+    counting, off the wire, what comes back."""
+
+    base_url: str
+    http: aiohttp.ClientSession
     payloads: list[bytes]
     unique: set[bytes]
     levels: dict[bytes, int]
     offset: int
-    pc: RTCPeerConnection = field(init=False)
+    client: OrgaClient = field(init=False)
     sent: int = 0
     sent_voiced: int = 0
     received: int = 0
@@ -176,16 +162,18 @@ class BenchPeer:
     _posted_at: float = 0.0
 
     def __post_init__(self) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.audio = self.pc.addTransceiver("audio", direction="sendrecv")
-        self.pc.addTransceiver("video", direction="sendonly")
-        self.channel = self.pc.createDataChannel("orga-realtime-client-events")
-        self.channel.on("message", self._on_message)
         self.created = asyncio.Event()
-        self.track = PacketTrack(self.payloads, self.offset, self)
-        self.audio.sender.replaceTrack(self.track)
-        _send_audio_levels(self.audio.sender, self.levels)
-        tap_receiver(self.audio.receiver, self._on_rtp)
+        self.client = OrgaClient(
+            self.base_url,
+            DEV_API_KEY,
+            "load@example.com",
+            http=self.http,
+            on_audio_packet=self._on_rtp,
+        )
+        self.client.prepare(ice_servers=[])
+        self.client.channel.on("message", self._on_message)
+        self.client.attach_microphone(PacketTrack(self.payloads, self.on_sent, offset=self.offset))
+        _send_audio_levels(self.client.audio.sender, self.levels)
 
     def on_sent(self, payload: bytes, at: float) -> None:
         self._sent_at[payload] = at
@@ -193,15 +181,15 @@ class BenchPeer:
             self.sent += 1
             self.sent_voiced += self.levels.get(payload, -127) > VOICED_DBOV
 
-    def _on_rtp(self, packet: RtpPacket) -> None:
+    def _on_rtp(self, payload: bytes, arrived: float) -> None:
         if not self.counting:
             return
         self.received += 1
-        sent_at = self._sent_at.get(packet.payload)
+        sent_at = self._sent_at.get(payload)
         if sent_at is not None:
             self.echoed += 1
-            if packet.payload in self.unique:
-                self.delays.append(asyncio.get_running_loop().time() - sent_at)
+            if payload in self.unique:
+                self.delays.append(arrived - sent_at)
 
     def _on_message(self, message: str) -> None:
         event = json.loads(message)
@@ -213,47 +201,37 @@ class BenchPeer:
         elif event.get("type") == "stock.ready":
             self.created.set()
 
-    async def connect(self, http: aiohttp.ClientSession, base_url: str, stock: bool) -> None:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        offer = {"sdp": self.pc.localDescription.sdp, "type": "offer", "candidates": []}
+    async def connect(self, stock: bool) -> None:
+        offer = {**await self.client.offer(), "candidates": []}
         if stock:
-            url, headers = base_url + "/offer", {}
+            self._posted_at = time.perf_counter()
+            resp = await self.http.post(self.base_url + "/offer", json={"offer": offer})
+            status, body = resp.status, await resp.json()
         else:
-            secret = await http.post(
-                base_url + "/v1/realtime/client-secrets",
-                params={"email": "load@example.com"},
-                headers={"Authorization": f"Bearer {DEV_API_KEY}"},
-            )
-            token = (await secret.json())["ephemeral_token"]
-            url, headers = base_url + "/v1/realtime/calls", {"Authorization": f"Bearer {token}"}
-        self._posted_at = time.perf_counter()
-        resp = await http.post(url, json={"offer": offer, "params": {}}, headers=headers)
+            token = await self.client.mint_token()
+            self._posted_at = time.perf_counter()
+            status, body = await self.client.post_call(token, offer)
         self.calls_client_ms = (time.perf_counter() - self._posted_at) * 1000
-        body = await resp.json()
-        assert resp.status == 200, body
-        await self.pc.setRemoteDescription(RTCSessionDescription(**body["answer"]))
+        assert status == 200, body
+        await self.client.apply_answer(body)
 
     async def chat(self) -> None:
         """One data-channel message a second."""
         while True:
             await asyncio.sleep(1.0)
-            if self.channel.readyState == "open" and self.counting:
-                text = f"message {self.messages_sent}"
-                self.channel.send(
-                    json.dumps({"event": "conversation.item.create", "data": {"text": text}})
-                )
+            if self.client.channel.readyState == "open" and self.counting:
+                self.client.send_text(f"message {self.messages_sent}")
                 self.messages_sent += 1
 
     def stop_sending(self) -> None:
-        self.audio.sender.replaceTrack(None)
+        self.client.attach_microphone(None)
 
 
 # --- servers --------------------------------------------------------------------------------
 
 
-def start_emulator(core: int, sessions: int, port_file: Path, mode: str) -> subprocess.Popen:
-    cmd = emulator_argv(
-        port_file,
+def start_pinned_emulator(core: int, sessions: int, mode: str) -> EmulatorProcess:
+    return start_emulator(
         "--no-turn",
         "--echo-mode",
         mode,
@@ -261,14 +239,9 @@ def start_emulator(core: int, sessions: int, port_file: Path, mode: str) -> subp
         str(sessions + 10),
         "--log-level",
         "info",
-    )
-    return subprocess.Popen(
-        cmd,
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
         preexec_fn=pinned(core),
+        timeout=30,
     )
 
 
@@ -310,7 +283,8 @@ async def serve_stock(port_file: str) -> None:
 
         await pc.setRemoteDescription(RTCSessionDescription(body["offer"]["sdp"], "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
-        return web.json_response({"answer": {"sdp": pc.localDescription.sdp, "type": "answer"}})
+        answer = {"sdp": pc.localDescription.sdp, "type": "answer"}
+        return web.json_response({"conversation_id": "stock", "answer": answer})
 
     app = web.Application()
     app.router.add_post("/offer", offer)
@@ -374,29 +348,33 @@ async def run(
     stock: bool,
 ) -> RunResult:
     sessions = args.stock_sessions if stock else args.sessions
+    loop = asyncio.get_running_loop()
     with tempfile.TemporaryDirectory() as tmp:
-        port_file = Path(tmp) / "port"
+        pump = None
         if stock:
+            port_file = Path(tmp) / "port"
             proc = start_stock(args.server_core, port_file)
+            log_lines: list[str] = []
+            pump = loop.run_in_executor(None, lambda: log_lines.extend(proc.stderr))
         else:
-            proc = start_emulator(args.server_core, sessions, port_file, args.echo_mode)
-        stderr_lines: list[str] = []
-        loop = asyncio.get_running_loop()
-        pump = loop.run_in_executor(None, lambda: stderr_lines.extend(proc.stderr))
+            emulator = start_pinned_emulator(args.server_core, sessions, args.echo_mode)
+            proc, log_lines = emulator.proc, emulator.output
         try:
-            port = await wait_port(port_file, proc)
-            base_url = f"http://127.0.0.1:{port}"
-            peers = [
-                BenchPeer(payloads, unique, levels, offset=i * 7 % len(payloads))
-                for i in range(sessions)
-            ]
+            if stock:
+                base_url = f"http://127.0.0.1:{await wait_port(port_file, proc)}"
+            else:
+                base_url = emulator.base_url
             async with aiohttp.ClientSession() as http:
+                peers = [
+                    BenchPeer(base_url, http, payloads, unique, levels, i * 7 % len(payloads))
+                    for i in range(sessions)
+                ]
                 # As users arrive: one at a time by default, so /calls times are not queueing.
                 gate = asyncio.Semaphore(args.connect_concurrency)
 
                 async def connect(peer: BenchPeer) -> None:
                     async with gate:
-                        await peer.connect(http, base_url, stock)
+                        await peer.connect(stock)
                         async with asyncio.timeout(20):
                             await peer.created.wait()
 
@@ -415,17 +393,18 @@ async def run(
                     peer.counting = False
                 for chat in chats:
                     chat.cancel()
-                await asyncio.gather(*(p.pc.close() for p in peers))
+                await asyncio.gather(*(p.client.hangup() for p in peers))
             proc.send_signal(signal.SIGTERM)
             exit_code = await loop.run_in_executor(None, proc.wait, 10)
-            await pump
+            if pump is not None:
+                await pump
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
     result = RunResult(name, sessions, 100 * (cpu1 - cpu0) / (t1 - t0), t1 - t0, peers)
     result.exit_code = exit_code
-    for line in stderr_lines:
+    for line in log_lines:
         match = CALLS_LOG.search(line)
         if match:
             result.server_calls_ms.append(float(match.group(1)))

@@ -22,10 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from proc import cpu_seconds, emulator_argv, pinned
+from proc import cpu_seconds, pinned
+
+from emulator.config import DEV_API_KEY as API_KEY
+from emulator.testing.backend import OrgaBackend
+from emulator.testing.process import EmulatorProcess, start_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
-API_KEY = "sk_orga_ai_emulator_dev_key"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -98,22 +101,8 @@ def worker_main(args: argparse.Namespace) -> None:
 # --- orchestration ------------------------------------------------------------------------------
 
 
-def start_emulator(server_cpu: int, log_path: Path) -> tuple[subprocess.Popen, int]:
-    port_file = Path(tempfile.mkdtemp()) / "port"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        emulator_argv(port_file, "--turn-port", "0"),
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        preexec_fn=pinned(server_cpu),
-    )
-    deadline = time.time() + 20
-    while not port_file.exists():  # the emulator writes it once it listens
-        if proc.poll() is not None or time.time() > deadline:
-            raise SystemExit(f"emulator failed to start; see {log_path}")
-        time.sleep(0.05)
-    return proc, int(port_file.read_text())
+def start_pinned_emulator(server_cpu: int) -> EmulatorProcess:
+    return start_emulator("--turn-port", "0", cwd=ROOT, preexec_fn=pinned(server_cpu))
 
 
 def run_load(args, port: int, request: str) -> dict:
@@ -140,16 +129,12 @@ def run_load(args, port: int, request: str) -> dict:
     return json.loads(out.stdout)
 
 
-def mint_token(port: int) -> str:
-    import urllib.request
-
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/v1/realtime/client-secrets?email=bench%40example.com",
-        method="POST",
-        headers={"Authorization": f"Bearer {API_KEY}"},
-    )
-    with urllib.request.urlopen(req) as resp:
-        return json.loads(resp.read())["ephemeral_token"]
+async def mint_token(base_url: str) -> str:
+    backend = OrgaBackend(base_url, API_KEY)
+    try:
+        return await backend.mint_token("bench@example.com")
+    finally:
+        await backend.close()
 
 
 def main() -> None:
@@ -167,9 +152,10 @@ def main() -> None:
         return worker_main(args)
 
     log_path = Path(tempfile.gettempdir()) / "orga-emulator-bench-http.log"
-    proc, port = start_emulator(args.server_cpu, log_path)
+    emulator = start_pinned_emulator(args.server_cpu)
+    proc, port = emulator.proc, emulator.port
     try:
-        token = mint_token(port)
+        token = asyncio.run(mint_token(emulator.base_url))
         requests = {
             "client-secrets": (
                 "POST /v1/realtime/client-secrets?email=bench%40example.com HTTP/1.1\\r\\n"
@@ -198,6 +184,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+        log_path.write_text("".join(emulator.output))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-"""What every benchmark does with the processes it measures: pin them to a core, read their CPU."""
+"""What every benchmark does with the processes it measures: pin them to a core, read their CPU.
+
+The emulator itself is started by emulator.testing.process, as the test suite starts it."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -20,17 +20,3 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def emulator_argv(port_file: Path, *options: str) -> list[str]:
-    """`python -m emulator` on a free port that it writes to `port_file` once listening."""
-    return [
-        sys.executable,
-        "-m",
-        "emulator",
-        "--port",
-        "0",
-        "--port-file",
-        str(port_file),
-        *options,
-    ]
