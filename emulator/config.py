@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from emulator import __version__
 from turn_stub.options import Option, OptionTable
 
 ENV_PREFIX = "ORGA_EMULATOR_"
@@ -32,6 +33,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8787
     port_file: str | None = None
+    ready_file: str | None = None
     api_keys: tuple[str, ...] = (DEV_API_KEY,)
     users: tuple[str, ...] = ()
     token_ttl: int = 900
@@ -100,6 +102,11 @@ OPTION_LIST = (
     Option("host", "Address the HTTP API binds to."),
     Option("port", "HTTP port; 0 picks a free one (see --port-file).", _port),
     Option("port_file", "Write the chosen HTTP port to this file once listening.", metavar="PATH"),
+    Option(
+        "ready_file",
+        "Write JSON {base_url, port, turn_port, pid} to this file once every port listens.",
+        metavar="PATH",
+    ),
     Option(
         "api_keys",
         "Accepted API key. With none, a fixed dev key is accepted and printed.",
@@ -256,12 +263,25 @@ OPTION_LIST = (
 OPTIONS = OptionTable(ENV_PREFIX, Settings, OPTION_LIST)
 
 
-def build_parser(prog: str = "orga-emulator") -> argparse.ArgumentParser:
+DESCRIPTION = """Offline emulator of Orga Cloud's realtime API: client-secrets, ice-config and calls
+on one HTTP port, TURN/STUN on another, the echo AI and a control plane.
+
+  orga-emulator [OPTIONS]                 serve until SIGINT/SIGTERM
+  orga-emulator exec [OPTIONS] -- CMD...  serve on free ports around CMD, which gets
+                                          ORGA_BASE_URL, ORGA_API_KEY and ORGA_ICE_SERVERS"""
+
+
+def build_parser(
+    prog: str = "orga-emulator", description: str = DESCRIPTION
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Offline emulator of Orga Cloud's realtime API.",
-        epilog="Every option is also read from the environment as ORGA_EMULATOR_<NAME>.",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"Every option is also read from the environment as {ENV_PREFIX}<NAME> (shown "
+        "in brackets with its default); a flag wins over the variable. Docs: README.md, docs/.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     OPTIONS.add_to(parser)
     return parser
 
@@ -272,6 +292,10 @@ def settings_from(namespace: argparse.Namespace, environ: Mapping[str, str]) -> 
         values = OPTIONS.values(namespace, environ)
     except ValueError as exc:
         raise SystemExit(f"orga-emulator: {exc}") from None
+    # A port chosen freely means the TURN port too, unless it was set: two emulators started
+    # with --port 0 on one machine (parallel CI jobs) must not both want 3478.
+    if values.get("port") == 0 and "turn_port" not in values:
+        values["turn_port"] = 0
     if not values.get("api_keys"):
         values.pop("api_keys", None)
     settings = Settings(**values)

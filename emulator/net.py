@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 
 from turn_stub.policy import is_wildcard
+
+
+class ListenError(OSError):
+    """A port that cannot be bound, said with the flag that changes it."""
+
+    def __init__(self, host: str, port: int, service: str, flags: str, cause: OSError) -> None:
+        reason = os.strerror(cause.errno) if cause.errno else str(cause)
+        super().__init__(
+            cause.errno, f"cannot listen on {host}:{port} for {service} ({flags}): {reason}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 def primary_address() -> str | None:

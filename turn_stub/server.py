@@ -126,7 +126,7 @@ class TurnServer:
         self.udp_address = udp_sock.getsockname()[:2]
         self.tcp_address = tcp_sock.getsockname()[:2]
         self._spawn(self._sweep_forever())
-        logger.info(
+        logger.debug(
             "TURN server on udp %s:%d and tcp %s:%d, relaying from %s",
             *self.udp_address,
             *self.tcp_address,

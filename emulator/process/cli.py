@@ -117,12 +117,33 @@ def startup_line(server: EmulatorServer) -> str:
 # --- exec ---------------------------------------------------------------------------------------
 
 
+EXEC_DESCRIPTION = """Start the emulator (TURN included) on free ports, wait until it is ready,
+run CMD with ORGA_BASE_URL, ORGA_API_KEY and ORGA_ICE_SERVERS (JSON, TURN credentials valid for
+24 h) in its environment, stop the emulator, and exit with CMD's status.
+
+  orga-emulator exec [OPTIONS] -- npm test"""
+
+
 def _exec_main(argv: list[str]) -> int:
-    if "--" not in argv or argv.index("--") == len(argv) - 1:
-        print(f"usage: {EXEC_USAGE}", file=sys.stderr)
+    parser = build_parser(prog="orga-emulator exec", description=EXEC_DESCRIPTION)
+    if "--" not in argv:
+        options = [a for a in argv if a.startswith("-")]
+        if options and all(a in ("-h", "--help", "--version") for a in options):
+            parser.parse_args(argv)  # prints the help or the version, and exits 0
+        hint = (
+            f"orga-emulator exec -- {' '.join(argv)}" if argv else "orga-emulator exec -- npm test"
+        )
+        print(
+            f"orga-emulator exec: put `--` before the command to run, e.g. `{hint}`\n"
+            f"usage: {EXEC_USAGE}",
+            file=sys.stderr,
+        )
         return 2
     split = argv.index("--")
-    namespace = build_parser(prog="orga-emulator exec").parse_args(argv[:split])
+    if split == len(argv) - 1:
+        print(f"orga-emulator exec: no command after `--`\nusage: {EXEC_USAGE}", file=sys.stderr)
+        return 2
+    namespace = parser.parse_args(argv[:split])
     # Around a command, free ports unless told otherwise: the command reads them from ORGA_*.
     for name in ("port", "turn_port"):
         if getattr(namespace, name) is None and f"ORGA_EMULATOR_{name.upper()}" not in os.environ:

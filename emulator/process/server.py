@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from emulator.app import create_app
 from emulator.config import ConfigError, Settings
 from emulator.identity.clock import Clock
-from emulator.net import reachable_host
+from emulator.net import ListenError, reachable_host
 from emulator.process.tls import TlsError, TlsMaterial, tls_for
 from emulator.rtc.relay import RELAY
 
@@ -53,21 +55,41 @@ class EmulatorServer:
             self.tls = tls_for(self.settings)
         except TlsError as exc:
             raise StartupError(f"TLS: {exc}") from None
+        settings = self.settings
         try:
-            await self._runner.setup()
-            site = web.TCPSite(
-                self._runner,
-                self.settings.host,
-                self.settings.port,
-                ssl_context=self.tls.context if self.tls else None,
-            )
+            await self._runner.setup()  # starts the TURN server: its own error names its port
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise StartupError(str(exc)) from None
+        site = web.TCPSite(
+            self._runner,
+            settings.host,
+            settings.port,
+            ssl_context=self.tls.context if self.tls else None,
+        )
+        try:
             await site.start()
         except OSError as exc:
             await self._runner.cleanup()
-            raise StartupError(f"cannot listen: {exc}") from None
+            flags = "--port, ORGA_EMULATOR_PORT"
+            error = ListenError(settings.host, settings.port, "HTTP", flags, exc)
+            raise StartupError(str(error)) from None
         self.port = self._runner.addresses[0][1]
-        if self.settings.port_file:
-            _write_atomically(Path(self.settings.port_file), f"{self.port}\n")
+        if settings.port_file:
+            _write_atomically(Path(settings.port_file), f"{self.port}\n")
+        if settings.ready_file:
+            _write_atomically(Path(settings.ready_file), json.dumps(self.ready_facts()) + "\n")
+
+    def ready_facts(self) -> dict[str, Any]:
+        """Where everything listens, for --ready-file."""
+        turn = self.turn_address
+        return {
+            "base_url": self.base_url,
+            "port": self.port,
+            "turn_host": turn[0] if turn else None,
+            "turn_port": turn[1] if turn else None,
+            "pid": os.getpid(),
+        }
 
     async def close(self) -> None:
         log.info("shutting down")

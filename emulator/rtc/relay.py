@@ -15,7 +15,7 @@ from aiohttp import web
 
 from emulator.config import Settings
 from emulator.identity.clock import Clock
-from emulator.net import reachable_host
+from emulator.net import ListenError, reachable_host
 from turn_stub.credentials import rest_password, rest_username
 
 if TYPE_CHECKING:
@@ -72,10 +72,15 @@ class RelayService:
             clock=self._clock,
         )
         server.fault_hook = self.fault_hook
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:
+            flags = "--turn-port, ORGA_EMULATOR_TURN_PORT; --no-turn runs without it"
+            raise ListenError(s.host, s.turn_port, "TURN", flags, exc) from None
         self.server = server
         self.client_address = (s.turn_host or reachable_host(s.host), server.udp_address[1])
-        log.info("turn_stub up on %s:%d (udp+tcp)", *server.udp_address)
+        # DEBUG: the startup line says where TURN listens, and it is the one line printed.
+        log.debug("turn_stub up on %s:%d (udp+tcp)", *server.udp_address)
 
     async def close(self) -> None:
         if self.server is not None:
