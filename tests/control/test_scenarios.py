@@ -28,6 +28,7 @@ def test_reply_audio_is_encoded_once_in_20ms_opus_frames():
     assert all(p[0] >> 3 >= 16 and p[0] & 0x3 == 0 for p in tone)  # CELT 20 ms, one frame
 
 
+@pytest.mark.slow
 async def test_a_scripted_conversation(emulator, make_sdk_client):
     posted = await emulator.control(
         "POST",
@@ -80,6 +81,7 @@ async def test_an_error_event_then_a_reply_and_scoping_by_email(emulator, make_s
     assert (await emulator.control("GET", "/scenarios"))["posted"] == []
 
 
+@pytest.mark.slow
 async def test_a_scenario_file_given_at_startup_hangs_up_after_seconds(
     make_emulator, make_sdk_client
 ):

@@ -40,6 +40,7 @@ async def recovers(emulator, make_sdk_client) -> None:
     assert len(emulator.registry) == before
 
 
+@pytest.mark.slow
 async def test_an_answer_whose_ice_never_connects(make_emulator, make_sdk_client, feed_of):
     emulator = await make_emulator(ice_timeout=1.5)
     feed = await feed_of(emulator)
@@ -58,6 +59,7 @@ async def test_an_answer_whose_ice_never_connects(make_emulator, make_sdk_client
     await recovers(emulator, make_sdk_client)
 
 
+@pytest.mark.slow
 async def test_a_dtls_failure(make_emulator, make_sdk_client):
     emulator = await make_emulator(peer_timeout=1.0)
     await add_fault(emulator, fault="dtls_failure", times=1)
@@ -90,6 +92,7 @@ async def test_the_data_channel_closed_mid_session(emulator, make_sdk_client, fe
     await recovers(emulator, make_sdk_client)
 
 
+@pytest.mark.slow
 async def test_media_going_silent(emulator, make_sdk_client, feed):
     await add_fault(emulator, fault="media_silent", after_ms=1500, times=1)
     client = make_sdk_client(emulator)
@@ -104,6 +107,7 @@ async def test_media_going_silent(emulator, make_sdk_client, feed):
     await recovers(emulator, make_sdk_client)
 
 
+@pytest.mark.slow
 async def test_a_share_of_packets_dropped(emulator, make_sdk_client):
     await add_fault(emulator, fault="packet_loss", percent=50, times=1)
     client = make_sdk_client(emulator)

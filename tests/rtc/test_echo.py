@@ -64,6 +64,7 @@ async def test_live_mode_loops_the_audio_straight_back(make_emulator, make_sdk_c
     assert delay < 0.3, delay
 
 
+@pytest.mark.slow
 async def test_live_mode_forwards_the_encoded_packets_unchanged(make_emulator, make_sdk_client):
     emulator = await make_emulator(echo_mode="live")
     client = make_sdk_client(emulator)

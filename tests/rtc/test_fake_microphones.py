@@ -35,6 +35,8 @@ from emulator.rtc.audio import FRAME_BYTES, pcm_frame
 from emulator.testing.client import SAMPLE_RATE, OrgaClient, tone_pcm, wav_pcm
 from tests.kit.paths import SPEECH
 
+pytestmark = pytest.mark.slow  # seconds of speech and tone, several turns each
+
 UTTERANCES = ("hello", "weather")
 TRANSCRIPT = "conversation.item.input_audio_transcription.completed"
 REPLY = "response.output_item.done"

@@ -99,6 +99,7 @@ async def test_ice_that_never_connects_ends_the_session(make_emulator, make_sdk_
     assert ended.end_reason is EndReason.ICE_TIMEOUT
 
 
+@pytest.mark.slow
 async def test_max_session_duration_ends_the_session(make_emulator, make_sdk_client):
     emulator = await make_emulator(max_session_duration=1.5)
     client = make_sdk_client(emulator)
@@ -160,6 +161,7 @@ def _resources() -> dict[str, int]:
     }
 
 
+@pytest.mark.slow
 async def test_thirty_sessions_in_turn_leave_nothing_behind(emulator):
     from aiortc import RTCPeerConnection
 
@@ -186,6 +188,7 @@ async def test_thirty_sessions_in_turn_leave_nothing_behind(emulator):
     assert not [o for o in gc.get_objects() if isinstance(o, RTCPeerConnection)]
 
 
+@pytest.mark.slow
 async def test_a_vanished_client_is_reaped(make_emulator):
     """The client process is killed: no close, no BYE, its packets just stop."""
     emulator = await make_emulator(peer_timeout=1.0)
@@ -214,6 +217,7 @@ async def test_a_vanished_client_is_reaped(make_emulator):
             await proc.wait()
 
 
+@pytest.mark.slow
 def test_sigterm_closes_running_sessions_and_exits_0(emulator_process):
     process = emulator_process("--no-turn", "--log-level", "info")
 
@@ -241,6 +245,7 @@ def test_sigterm_closes_running_sessions_and_exits_0(emulator_process):
     assert f"session ended conversation_id={conversation_id} reason=shutdown" in log, log
 
 
+@pytest.mark.slow
 def test_sigint_exits_0_within_two_seconds_with_a_session_open(emulator_process):
     import time
 

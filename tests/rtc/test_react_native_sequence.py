@@ -23,6 +23,8 @@ from emulator.config import Settings
 from emulator.testing.client import DEFAULT_PARAMS, SAMPLE_RATE, OrgaClient, wav_pcm
 from tests.kit.paths import SPEECH
 
+pytestmark = pytest.mark.slow  # seconds of speech per case
+
 TRANSCRIPT = "conversation.item.input_audio_transcription.completed"
 REPLY = "response.output_item.done"
 # What RN 1.1.x sends on open with the mic on: the app's params, and "audio" for the live mic.

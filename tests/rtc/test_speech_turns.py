@@ -26,6 +26,7 @@ def orga_emulator_settings() -> Settings:
     return Settings(port=0, turn_port=0, echo_mode="turn")
 
 
+@pytest.mark.slow
 async def test_two_utterances_make_two_turns_each_answered(orga_emulator, orga_client):
     await orga_client.connect(return_transcription=True)
     await orga_client.next_event("conversation.created")

@@ -12,6 +12,8 @@ import pytest
 from tests.kit.tools import require_program
 from tests.turn.raw import SECRET
 
+pytestmark = pytest.mark.slow  # coturn's programs, seconds each
+
 MESSAGES = 10
 CLIENTS = 2
 RUN_TIMEOUT = 30

@@ -36,7 +36,7 @@ from emulator.config import DEV_API_KEY
 from tests.e2e.browser.driver import JS_DIR, Browser
 from tests.kit.sdk_sources import require_sdk_source
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(90)]
 
 # The current SDKs' default voice (core DEFAULT_ORGAAI_VOICE), precomposed as they send it.
 DEFAULT_VOICE = "Sof\u00eda"

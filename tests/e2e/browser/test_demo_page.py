@@ -10,7 +10,7 @@ import pytest
 
 from emulator.ai import voices
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(60)]
 
 EVENT_TYPES = "[...document.querySelectorAll('#events li')].map(li => li.dataset.type)"
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(90)]
 
 # RMS of the AI's audio in WebAudio: the echo of the speech fixture peaks well above 0.01,
 # the silence the AI sends while the user talks is exactly 0.

@@ -26,7 +26,7 @@ from emulator.net import primary_address
 from tests.e2e.browser.driver import JS_DIR, Browser
 from turn_stub.credentials import rest_password, rest_username
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(60)]
 
 TURN_SECRET = "browser-suite-turn-secret"
 ADMIN = "browser-suite-admin-token"

@@ -10,6 +10,8 @@ import sys
 import urllib.error
 import urllib.request
 
+import pytest
+
 from emulator.config import DEV_API_KEY, OPTIONS, load_settings
 
 
@@ -22,6 +24,7 @@ def _get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -
         return exc.code, json.loads(exc.read())
 
 
+@pytest.mark.slow
 def test_starts_serves_and_exits_zero_on_sigterm(emulator_process, tmp_path):
     port_file = tmp_path / "port"
     emu = emulator_process("--port-file", str(port_file), "--turn-port", "0")
@@ -41,11 +44,13 @@ def test_starts_serves_and_exits_zero_on_sigterm(emulator_process, tmp_path):
     assert emu.stop(signal.SIGTERM, timeout=5) == 0
 
 
+@pytest.mark.slow
 def test_sigint_also_exits_zero(emulator_process):
     emu = emulator_process("--no-turn")
     assert emu.stop(signal.SIGINT, timeout=5) == 0
 
 
+@pytest.mark.slow
 def test_environment_configures_it_and_flags_win(emulator_process):
     emu = emulator_process(
         "--no-turn",
@@ -60,6 +65,7 @@ def test_environment_configures_it_and_flags_win(emulator_process):
     assert _get(url, {"Authorization": f"Bearer {DEV_API_KEY}"}, "POST")[0] == 401
 
 
+@pytest.mark.slow
 def test_a_busy_port_is_a_clear_error():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -75,6 +81,7 @@ def test_a_busy_port_is_a_clear_error():
     assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_bad_flag_values_are_refused():
     result = subprocess.run(
         [sys.executable, "-m", "emulator", "--port", "70000"],
@@ -106,6 +113,7 @@ def test_every_option_has_a_flag_and_an_env_var():
     assert load_settings([], {"ORGA_EMULATOR_TURN": "false"}).turn is False
 
 
+@pytest.mark.slow
 def test_a_bad_scenario_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "scenario.json"
     bad.write_text('{"turns": [{"delay": "soon"}]}')

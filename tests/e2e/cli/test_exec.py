@@ -9,6 +9,10 @@ import sys
 import textwrap
 from urllib.parse import urlparse
 
+import pytest
+
+pytestmark = pytest.mark.slow  # an emulator process per case
+
 PROBE = textwrap.dedent(
     """
     import json, os, urllib.request

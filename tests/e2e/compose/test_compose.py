@@ -182,6 +182,7 @@ def _healthy(ns: Namespace, service: dict, env: dict[str, str], timeout: float =
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_the_stack_starts_as_compose_would_and_the_secret_is_shared(compose, tmp_path):
     assert os.geteuid() == 0, "creating a network namespace needs root (CI runs as root)"
     ns = Namespace()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.kit.paths import README
+
+pytestmark = pytest.mark.slow  # a pytest process per case
 
 
 def _run(pytester, source: str, *args: str):

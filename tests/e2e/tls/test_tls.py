@@ -93,6 +93,7 @@ def _get(url: str, cafile: Path, server_hostname: str | None = None) -> dict:
     return json.loads(data.split("\r\n\r\n", 1)[1])
 
 
+@pytest.mark.slow
 def test_tls_mode_serves_https_that_verifies_against_the_printed_ca(
     emulator_process, tmp_path: Path
 ) -> None:
@@ -112,6 +113,7 @@ def test_tls_mode_serves_https_that_verifies_against_the_printed_ca(
         urllib.request.urlopen(emu.base_url + "/healthz", timeout=5)
 
 
+@pytest.mark.slow
 def test_an_unreadable_certificate_stops_startup_with_a_message(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "emulator", "--port", "0", "--turn-port", "0"]
