@@ -19,8 +19,6 @@ PACKAGES = {
     "turnutils_uclient": "coturn",
     "turnutils_peer": "coturn",
     "ip": "iproute2",
-    "espeak-ng": "espeak-ng",
-    "sox": "sox",
 }
 
 

@@ -26,6 +26,7 @@ import yaml
 from emulator.config import OPTIONS as EMULATOR_OPTIONS
 from emulator.config import build_parser as emulator_parser
 from tests.kit.paths import ROOT
+from tests.kit.tools import require_program
 from turn_stub.cli import OPTIONS as TURN_OPTIONS
 from turn_stub.cli import build_parser as turn_parser
 
@@ -185,6 +186,7 @@ def _healthy(ns: Namespace, service: dict, env: dict[str, str], timeout: float =
 @pytest.mark.slow
 def test_the_stack_starts_as_compose_would_and_the_secret_is_shared(compose, tmp_path):
     assert os.geteuid() == 0, "creating a network namespace needs root (CI runs as root)"
+    require_program("ip")
     ns = Namespace()
     processes = []
     try:

@@ -53,29 +53,15 @@ async def test_candidates_use_the_range_and_the_advertised_address(orga_emulator
             await client.hangup()
 
 
-async def test_the_advertised_address_replaces_the_bound_one(aiohttp_client):
-    from emulator.app import create_app
-    from emulator.config import DEV_API_KEY
-
-    app = create_app(Settings(turn=False, advertised_ip="203.0.113.7", rtc_ports="41010-41019"))
-    client = await aiohttp_client(app)
-    async with OrgaClient(str(client.make_url("")), DEV_API_KEY, http=client.session) as orga:
-        config = await orga.get_session_config()
-        from aiortc import RTCConfiguration, RTCPeerConnection
-
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        pc.addTransceiver("audio", direction="sendrecv")
-        pc.createDataChannel("orga-realtime-client-events")
-        await pc.setLocalDescription(await pc.createOffer())
-        resp = await client.post(
-            "/v1/realtime/calls",
-            json={"offer": {"sdp": pc.localDescription.sdp, "type": "offer"}},
-            headers={"Authorization": f"Bearer {config.ephemeral_token}"},
-        )
-        await pc.close()
-        found = _candidates((await resp.json())["answer"]["sdp"])
-        assert found and {h for h, _ in found} == {"203.0.113.7"}
-        assert all(41010 <= p <= 41019 for _, p in found)
+async def test_the_advertised_address_replaces_the_bound_one(make_emulator, make_sdk_client):
+    emulator = await make_emulator(advertised_ip="203.0.113.7", rtc_ports="41010-41019")
+    client = make_sdk_client(emulator)
+    # The answer only: the client never applies it, so nothing is sent to 203.0.113.7.
+    status, body = await client.post_call(await client.mint_token(), await client.offer())
+    assert status == 200, body
+    found = _candidates(body["answer"]["sdp"])
+    assert found and {h for h, _ in found} == {"203.0.113.7"}
+    assert all(41010 <= p <= 41019 for _, p in found)
 
 
 def test_bad_values_and_combinations_are_refused():
