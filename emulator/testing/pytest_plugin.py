@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -75,9 +75,18 @@ class RunningEmulator:
         finally:
             await server.close()
 
+    def _running(self) -> tuple[EmulatorServer, asyncio.AbstractEventLoop]:
+        if self.server is None or self._loop is None:
+            raise RuntimeError("the emulator is not running: start() it first")
+        return self.server, self._loop
+
+    def _on_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run `coroutine` on the emulator's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._running()[1]).result(10)
+
     @property
     def base_url(self) -> str:
-        return self.server.base_url
+        return self._running()[0].base_url
 
     @property
     def api_key(self) -> str:
@@ -93,7 +102,7 @@ class RunningEmulator:
             finally:
                 await backend.close()
 
-        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(10)
+        return self._on_loop(call())
 
     def mint_token(self, email: str = "tester@example.com") -> str:
         """An ephemeral token for `email`, minted over HTTP as a backend would."""
@@ -111,10 +120,12 @@ class RunningEmulator:
     def sessions(self) -> dict[str, Any]:
         """The live sessions by conversation_id (a snapshot, read on the emulator's loop)."""
 
-        async def snapshot() -> dict[str, Any]:
-            return dict(self.server.app[SESSIONS].sessions)
+        server = self._running()[0]
 
-        return asyncio.run_coroutine_threadsafe(snapshot(), self._loop).result(10)
+        async def snapshot() -> dict[str, Any]:
+            return dict(server.app[SESSIONS].sessions)
+
+        return self._on_loop(snapshot())
 
 
 def _default_settings() -> Settings:
@@ -152,9 +163,9 @@ except ImportError:  # the plugin loads in every pytest run of whoever installed
         pytest.fail("orga_client needs pytest-asyncio: pip install 'orga-emulator[pytest]'")
 
 else:
-
+    # One orga_client or the other is defined, never both: mypy sees a redefinition.
     @pytest_asyncio.fixture
-    async def orga_client(orga_emulator: RunningEmulator) -> AsyncIterator[OrgaClient]:
+    async def orga_client(orga_emulator: RunningEmulator) -> AsyncIterator[OrgaClient]:  # type: ignore[misc]
         """A client that does what the Orga SDKs do, against `orga_emulator`; hung up after."""
         client = OrgaClient(orga_emulator.base_url, orga_emulator.api_key)
         yield client
