@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
-
-from aiortc.rtp import RtpPacket
+from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.ai import events
 from emulator.ai.params import SessionParams
 from emulator.ai.responder import Reply, Responder, UserTurn
 from emulator.ai.vad import TurnDetector, TurnPolicy, Utterance, VoiceActivityDetector
 from emulator.identity.ids import IdFactory
+
+if TYPE_CHECKING:
+    from aiortc.rtp import RtpPacket
 
 
 class EchoMode(enum.Enum):

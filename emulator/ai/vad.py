@@ -13,8 +13,10 @@ import enum
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from aiortc.rtp import RtpPacket
+if TYPE_CHECKING:
+    from aiortc.rtp import RtpPacket
 
 # Packets kept from before speech starts, so a reply does not clip the first syllable.
 PRE_ROLL_PACKETS = 5

@@ -4,7 +4,7 @@ the session hooks (on_open, observer), TURN faults, and the request journal."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -18,7 +18,9 @@ from emulator.identity.clock import CLOCK
 from emulator.identity.tokens import TOKENS
 from emulator.rtc.registry import SESSIONS
 from emulator.rtc.relay import RELAY
-from emulator.rtc.session import RealtimeSession
+
+if TYPE_CHECKING:
+    from emulator.rtc.session import RealtimeSession
 
 
 def control_app(app: web.Application) -> web.Application:

@@ -13,7 +13,7 @@ import re
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from aiohttp import web
@@ -25,7 +25,9 @@ from emulator.http import errors
 from emulator.http.auth import api_key_id, bearer_credential
 from emulator.http.keys import AUTH_FAILURE, FAULT_ID, REQUEST_ID, TEST_ID
 from emulator.http.middleware import CLIENT_CLOSED_REQUEST, Handler
-from emulator.rtc.session import RealtimeSession
+
+if TYPE_CHECKING:
+    from emulator.rtc.session import RealtimeSession
 
 # The status the journal shows for a request whose connection a fault dropped (nginx's
 # "client closed request"; nothing is sent).

@@ -265,6 +265,7 @@ async def add_scenario(request: web.Request) -> web.Response:
     """A scenario as JSON or YAML; ?email= and/or ?test_id= scope it (else: every session).
     Or JSON {"scenario": {...}, "email"?, "test_id"?}."""
     raw = (await request.read()).decode("utf-8", "replace")
+    await request.config_dict[SESSIONS].loader.ready()  # a scenario's audio is encoded with av
     email, test_id = request.query.get("email"), request.query.get("test_id")
     try:
         data = json.loads(raw) if raw.strip().startswith("{") else None

@@ -24,14 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import av
-import yaml
-
 from emulator.ai.params import ParamError
 from emulator.ai.responder import EchoResponder, Markup, Reply, ReplyError, UserTurn
-from emulator.rtc import audio
-from emulator.rtc.audio import FRAME_SAMPLES, SAMPLE_RATE, encode_opus, tone_pcm
-from emulator.rtc.media import OPUS_SILENCE
 
 MAX_AUDIO_SECONDS = 60.0
 ECHO = "echo"
@@ -89,6 +83,8 @@ def parse_text(text: str, base: Path | None = None, name: str = "scenario") -> S
     try:
         data = json.loads(text)
     except ValueError:
+        import yaml  # on use: a YAML scenario is rare, and the emulator starts without it
+
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -183,6 +179,10 @@ def _audio(spec: Any, where: str, base: Path | None) -> tuple[bytes, ...] | str:
     if not isinstance(spec, dict) or len(spec) != 1:
         raise ScenarioError(where, "'audio' is 'echo', 'none', {wav}, {tone} or {silence}.")
     ((kind, value),) = spec.items()
+    # Encoding needs av and aiortc's Opus: imported when a scenario has audio of its own.
+    from emulator.rtc.audio import FRAME_SAMPLES, SAMPLE_RATE, encode_opus, tone_pcm
+    from emulator.rtc.media import OPUS_SILENCE
+
     if kind == "wav":
         if not isinstance(value, str):
             raise ScenarioError(where + ".wav", "must be a path.")
@@ -210,11 +210,15 @@ def _audio(spec: Any, where: str, base: Path | None) -> tuple[bytes, ...] | str:
 
 def read_pcm(path: Path, where: str) -> bytes:
     """The file's audio, at most MAX_AUDIO_SECONDS of it; a ScenarioError if unreadable."""
+    import av
+
+    from emulator.rtc import audio
+
     try:
         pcm = audio.read_pcm(path)
     except (OSError, av.FFmpegError) as exc:
         raise ScenarioError(where, f"Cannot read audio {path}: {exc}") from None
-    return pcm[: int(MAX_AUDIO_SECONDS * SAMPLE_RATE * 2)]
+    return pcm[: int(MAX_AUDIO_SECONDS * audio.SAMPLE_RATE * 2)]
 
 
 # --- the responder ------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ async def create_call(request: web.Request) -> web.Response:
     if claims["jti"] in app[LEDGER]:
         raise errors.invalid_ephemeral_token()  # spent: said before anything about the body
     call = parse_call_request(await read_json(request))
+    await app[SESSIONS].loader.ready()  # aiortc parses the offer (loaded after startup)
     try:
         check_offer_sdp(call.offer_sdp)
         session = await app[SESSIONS].start_call(call, claims, app[LEDGER])

@@ -22,7 +22,7 @@ from emulator.identity.clock import CLOCK
 from emulator.net import reachable_host
 from emulator.process.logs import redact, setup_logging
 from emulator.process.server import EmulatorServer, StartupError
-from emulator.process.tls import client_hints
+from emulator.rtc.registry import SESSIONS
 from emulator.rtc.relay import RELAY
 
 log = logging.getLogger("emulator")
@@ -66,15 +66,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     server = await _start(settings)
     if server is None:
         return 2
-    # What is loaded by now (aiortc, av, faker...) lives as long as the process: take it out of
-    # the collector's sight, so full collections stay short, and tail latency with them.
-    gc.collect()
-    gc.freeze()
+    _load_in_background(server)
     stop = stop or asyncio.Event()
     # Handlers first, then the line: whoever waits for the line may signal at once. The TLS
     # hints come before it, so whoever waits for the line has them too.
     with _signals_set(stop):
         if server.tls:
+            from emulator.process.tls import client_hints
+
             host = reachable_host(settings.host)
             assert server.port is not None  # set by start()
             print("\n".join(client_hints(server.tls, host, server.port)), flush=True)
@@ -84,6 +83,23 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         finally:
             await server.close()
     return 0
+
+
+def _load_in_background(server: EmulatorServer) -> None:
+    """The WebRTC code loads while the HTTP side already answers; once it is in, what is loaded
+    lives as long as the process: it leaves the collector's sight, so full collections stay
+    short, and tail latency with them."""
+    loader = server.app[SESSIONS].loader
+    announce = loader.on_loaded
+
+    def loaded() -> None:
+        if announce is not None:
+            announce()
+        gc.collect()
+        gc.freeze()
+
+    loader.on_loaded = loaded
+    loader.start_background()
 
 
 class _signals_set:
@@ -158,6 +174,7 @@ async def exec_command(settings: Settings, command: list[str]) -> int:
     server = await _start(settings)
     if server is None:
         return 2
+    _load_in_background(server)
     try:
         print(startup_line(server), file=sys.stderr, flush=True)
         await asyncio.to_thread(_wait_ready, f"{server.base_url}/readyz", _ca_of(server))

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -14,8 +14,10 @@ from emulator.app import create_app
 from emulator.config import ConfigError, Settings
 from emulator.identity.clock import Clock
 from emulator.net import ListenError, reachable_host
-from emulator.process.tls import TlsError, TlsMaterial, tls_for
 from emulator.rtc.relay import RELAY
+
+if TYPE_CHECKING:
+    from emulator.process.tls import TlsMaterial
 
 log = logging.getLogger("emulator")
 
@@ -51,10 +53,14 @@ class EmulatorServer:
         return self.app[RELAY].client_address
 
     async def start(self) -> None:
-        try:
-            self.tls = tls_for(self.settings)
-        except TlsError as exc:
-            raise StartupError(f"TLS: {exc}") from None
+        if self.settings.tls or self.settings.tls_cert or self.settings.tls_key:
+            # cryptography is imported only when TLS is asked for.
+            from emulator.process.tls import TlsError, tls_for
+
+            try:
+                self.tls = tls_for(self.settings)
+            except TlsError as exc:
+                raise StartupError(f"TLS: {exc}") from None
         settings = self.settings
         try:
             await self._runner.setup()  # starts the TURN server: its own error names its port

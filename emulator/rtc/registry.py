@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -16,10 +16,13 @@ from emulator.http.bodies import CallRequest
 from emulator.identity.clock import Clock
 from emulator.identity.ids import IdFactory
 from emulator.identity.tokens import TokenLedger
-from emulator.rtc.aiortc_hooks import HostCandidates
 from emulator.rtc.inspection import SessionRecord
 from emulator.rtc.lifecycle import EndReason
-from emulator.rtc.session import RealtimeSession, SessionObserver
+from emulator.rtc.loader import RtcLoader
+
+if TYPE_CHECKING:
+    from emulator.rtc.aiortc_hooks import HostCandidates
+    from emulator.rtc.session import RealtimeSession, SessionObserver
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +53,8 @@ class SessionRegistry:
         self._ids = ids
         self._clock = clock
         self._sentences = SentenceSource()
-        self._host_candidates = HostCandidates.from_settings(
-            settings.rtc_ports, settings.advertised_ip
-        )
+        self._host_candidates: HostCandidates | None = None
+        self.loader = RtcLoader()
         # The control plane's seams: called with each new session before it answers (scenario,
         # faults), and told what sessions do (its journal and live feed).
         self.on_open: list[Callable[[RealtimeSession], None]] = []
@@ -84,6 +86,16 @@ class SessionRegistry:
 
     async def open(self, call: CallRequest, claims: dict[str, Any]) -> RealtimeSession:
         """Answer the offer. The slot is taken before the first await, so capacity holds."""
+        # Loaded by now: /calls awaits loader.ready() before it checks the offer.
+        from emulator.rtc.session import RealtimeSession
+
+        settings = self._settings
+        if self._host_candidates is None and (settings.rtc_ports or settings.advertised_ip):
+            from emulator.rtc.aiortc_hooks import HostCandidates
+
+            self._host_candidates = HostCandidates.from_settings(
+                settings.rtc_ports, settings.advertised_ip
+            )
         session = RealtimeSession(
             self._ids.conversation_id(),
             call,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from aiortc.sdp import SessionDescription
+from typing import TYPE_CHECKING
 
 from emulator.ai.params import ParamError
+
+if TYPE_CHECKING:
+    from aiortc.sdp import SessionDescription
 
 MAX_SDP_BYTES = 256 * 1024
 
 
 def check_offer_sdp(sdp: str, param: str = "offer.sdp") -> SessionDescription:
     """Parse the offer; raise ParamError unless it is SDP with an audio section we can answer."""
+    # aiortc's parser: imported here, on the first /calls, not when the app starts.
+    from aiortc.sdp import SessionDescription
+
     if len(sdp) > MAX_SDP_BYTES:
         raise ParamError(param, "The SDP offer is too large.")
     if not sdp.lstrip().startswith("v=0"):

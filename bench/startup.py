@@ -1,0 +1,107 @@
+"""Cold-start time: from exec of `python -m emulator` to /readyz answering 200.
+
+Beside it, in the same run, the floor: the interpreter plus `import aiohttp.web`, timed the same
+way (from exec to the process's exit). The goal is ready within 1.3 x that floor. Also timed: an
+emulator started in-process (what the pytest plugin's fixture does once the modules are loaded).
+
+    .venv/bin/python bench/startup.py [--runs 10]
+
+Prints the median and the spread of each, in milliseconds; writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_POLL = 0.002  # seconds between /readyz polls once the ready file is there
+
+
+def floor_once() -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import aiohttp.web"], check=True)
+    return time.perf_counter() - started
+
+
+def emulator_once() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = Path(tmp) / "ready.json"
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator", "--port", "0", "--ready-file", str(ready)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while not ready.exists():  # written once every port listens
+                if proc.poll() is not None:
+                    raise SystemExit("the emulator exited before it was ready")
+                time.sleep(READY_POLL)
+            url = json.loads(ready.read_text())["base_url"] + "/readyz"
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        if response.status == 200:
+                            return time.perf_counter() - started
+                except OSError:
+                    pass
+                time.sleep(READY_POLL)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def in_process_once() -> float:
+    """The pytest plugin's path: EmulatorServer on free ports in this (warm) process."""
+    from emulator.config import Settings
+    from emulator.process.server import EmulatorServer
+
+    async def start_and_stop() -> float:
+        started = time.perf_counter()
+        server = EmulatorServer(Settings(port=0, turn_port=0))
+        await server.start()
+        elapsed = time.perf_counter() - started
+        await server.close()
+        return elapsed
+
+    return asyncio.run(start_and_stop())
+
+
+def summary(name: str, seconds: list[float]) -> str:
+    ms = sorted(s * 1000 for s in seconds)
+    return f"{name:<34} median {statistics.median(ms):6.0f} ms  (min {ms[0]:.0f}, max {ms[-1]:.0f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=10, help="cold starts of each (default 10)")
+    args = parser.parse_args()
+    os.environ.pop("ORGA_EMULATOR_PORT", None)
+    floor, emulator = [], []
+    for _ in range(args.runs):  # interleaved, so that noise hits both alike
+        floor.append(floor_once())
+        emulator.append(emulator_once())
+    in_process_once()  # the first one pays the imports
+    warm = [in_process_once() for _ in range(args.runs)]
+    print(summary("floor: python -c 'import aiohttp.web'", floor))
+    print(summary("orga-emulator to /readyz 200", emulator))
+    print(summary("in-process start (pytest fixture)", warm))
+    ratio = statistics.median(emulator) / statistics.median(floor)
+    print(f"ratio to the floor: {ratio:.2f} (goal <= 1.30)")
+
+
+if __name__ == "__main__":
+    main()
