@@ -50,7 +50,7 @@ class UclientPeer:
 
 
 @pytest.fixture
-async def peer() -> AsyncIterator[UclientPeer]:
+async def coturn_peer() -> AsyncIterator[UclientPeer]:
     """coturn's turnutils_peer, an echo on two ports, up once it has echoed a probe."""
     program = require_program("turnutils_peer")  # coturn's, like turnutils_uclient
     port = free_port_pair()
@@ -81,7 +81,9 @@ async def peer() -> AsyncIterator[UclientPeer]:
         await asyncio.wait_for(process.wait(), 10)
 
 
-async def run_uclient(turn_server, peer, *flags: str, secret: str = SECRET) -> tuple[int, str]:
+async def run_uclient(
+    turn_server, coturn_peer, *flags: str, secret: str = SECRET
+) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         require_program("turnutils_uclient"),
         *flags,
@@ -92,9 +94,9 @@ async def run_uclient(turn_server, peer, *flags: str, secret: str = SECRET) -> t
         "-p",
         str(turn_server.udp_address[1]),
         "-e",
-        peer.address[0],
+        coturn_peer.address[0],
         "-r",
-        str(peer.address[1]),
+        str(coturn_peer.address[1]),
         "-n",
         str(MESSAGES),
         "-m",
@@ -128,8 +130,8 @@ async def run_uclient(turn_server, peer, *flags: str, secret: str = SECRET) -> t
         pytest.param([], id="rtp-rtcp-even-port"),
     ],
 )
-async def test_uclient_relays_without_loss(turn_server, peer, flags):
-    code, output = await run_uclient(turn_server, peer, *flags)
+async def test_uclient_relays_without_loss(turn_server, coturn_peer, flags):
+    code, output = await run_uclient(turn_server, coturn_peer, *flags)
     assert code == 0, output
     sent = re.search(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*$", output, re.MULTILINE)
     lost = re.search(r"Total lost packets (\d+) \(([\d.]+)%\)", output)
@@ -139,8 +141,8 @@ async def test_uclient_relays_without_loss(turn_server, peer, flags):
     assert int(lost.group(1)) == 0 and float(lost.group(2)) == 0.0
 
 
-async def test_uclient_with_wrong_secret_fails(turn_server, peer):
-    code, output = await run_uclient(turn_server, peer, "-c", secret="wrong secret")
+async def test_uclient_with_wrong_secret_fails(turn_server, coturn_peer):
+    code, output = await run_uclient(turn_server, coturn_peer, "-c", secret="wrong secret")
     assert code != 0
     assert "Cannot complete Allocation" in output
     assert turn_server.allocation_count == 0

@@ -34,7 +34,6 @@ import pytest
 
 from emulator.config import DEV_API_KEY
 from tests.e2e.browser.driver import JS_DIR, Browser
-from tests.kit.sdk_sources import require_sdk_source
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -68,29 +67,6 @@ def get_json(base_url: str, path: str, context: Any = None) -> Any:
     """GET from the emulator (its /_emulator control plane needs no token on loopback)."""
     with urllib.request.urlopen(base_url + path, timeout=5, context=context) as response:
         return json.load(response)
-
-
-@pytest.fixture(scope="session")
-def current_build(tmp_path_factory) -> Path:
-    """tests/js/current/build.mjs's output for the SDK sources (one build per session)."""
-    source = require_sdk_source()
-    out = tmp_path_factory.mktemp("current-sdks")
-    result = subprocess.run(
-        ["node", "current/build.mjs", str(out), str(source)],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, "build.mjs failed:\n" + result.stderr
-    versions = json.loads((out / "versions.json").read_text())
-    assert versions == {
-        "@orga-ai/node": "1.0.1",
-        "@orga-ai/core": "1.1.1",
-        "@orga-ai/react": "1.1.1",
-        "@orga-ai/widget": "0.1.1",
-    }, versions
-    return out
 
 
 @pytest.fixture

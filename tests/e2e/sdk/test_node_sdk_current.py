@@ -18,30 +18,9 @@ import pytest
 from emulator.config import DEV_API_KEY
 from emulator.testing.process import start_emulator
 from tests.kit.paths import JS_DIR as JS
-from tests.kit.sdk_sources import require_sdk_source
-from tests.kit.tools import require_node_module
 
 # The build first: without the SDK sources, the module skips before any emulator starts.
 pytestmark = [pytest.mark.node, pytest.mark.slow, pytest.mark.usefixtures("current_build")]
-
-
-@pytest.fixture(scope="session")
-def current_build(tmp_path_factory) -> Path:
-    """tests/js/current/build.mjs's output for the SDK sources (one build per session)."""
-    source = require_sdk_source()
-    require_node_module("esbuild")
-    out = tmp_path_factory.mktemp("current-sdks")
-    result = subprocess.run(
-        ["node", "current/build.mjs", str(out), str(source)],
-        cwd=JS,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    versions = json.loads((out / "versions.json").read_text())
-    assert versions["@orga-ai/node"] == "1.0.1", versions
-    return out
 
 
 def _session_config(build: Path, base_url: str, api_key: str) -> dict:
