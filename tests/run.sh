@@ -49,6 +49,9 @@ step "ruff"
 .venv/bin/ruff check emulator turn_stub tests bench fixtures
 .venv/bin/ruff format --check emulator turn_stub tests bench fixtures
 
+step "mypy (emulator/, turn_stub/)"
+.venv/bin/mypy
+
 step "pytest"
 cd "$ROOT"
 exec .venv/bin/python -m pytest "$@"

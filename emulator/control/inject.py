@@ -15,7 +15,6 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import jwt
 from aiohttp import web
 
 from emulator.control.faults import ENDPOINT_BY_PATH, HTTP, SESSION, TURN, Facts, FaultRule
@@ -25,6 +24,7 @@ from emulator.http import errors
 from emulator.http.auth import api_key_id, bearer_credential
 from emulator.http.keys import AUTH_FAILURE, FAULT_ID, REQUEST_ID, TEST_ID
 from emulator.http.middleware import CLIENT_CLOSED_REQUEST, Handler
+from emulator.identity.jws import InvalidJws, unverified_claims
 
 if TYPE_CHECKING:
     from emulator.rtc.session import RealtimeSession
@@ -55,8 +55,8 @@ def request_facts(request: web.Request) -> Facts:
         facts.api_key_id = api_key_id(credential)
         return facts
     try:
-        claims = jwt.decode(credential, options={"verify_signature": False})
-    except jwt.PyJWTError:
+        claims = unverified_claims(credential)
+    except InvalidJws:
         return facts
     found = Facts.from_claims(claims, facts.test_id)
     found.email = found.email or facts.email
