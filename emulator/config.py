@@ -73,6 +73,7 @@ class Settings:
     admin_token: str | None = None
     seed: int | None = None
     scenario: str | None = None
+    scenario_dir: str | None = None
 
     @property
     def api_keys_given(self) -> bool:
@@ -256,6 +257,12 @@ OPTION_LIST = (
         "A scenario file (JSON or YAML) scripting the AI's turns for every session; see "
         "README 'Control plane'.",
         metavar="PATH",
+    ),
+    Option(
+        "scenario_dir",
+        "Where relative audio paths of scenarios posted to /_emulator/scenarios are read from. "
+        "Default: the working directory. (A --scenario file's are read from its own directory.)",
+        metavar="DIR",
     ),
 )
 

@@ -9,6 +9,7 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -267,14 +268,17 @@ async def add_scenario(request: web.Request) -> web.Response:
     raw = (await request.read()).decode("utf-8", "replace")
     await request.config_dict[SESSIONS].loader.ready()  # a scenario's audio is encoded with av
     email, test_id = request.query.get("email"), request.query.get("test_id")
+    # Relative audio paths of a posted scenario: from --scenario-dir, else the working dir.
+    configured = request.config_dict[SETTINGS].scenario_dir
+    base = Path(configured) if configured else Path.cwd()
     try:
         data = json.loads(raw) if raw.strip().startswith("{") else None
         if isinstance(data, dict) and "scenario" in data:
             email = data.get("email", email)
             test_id = data.get("test_id", test_id)
-            scenario = parse(data["scenario"])
+            scenario = parse(data["scenario"], base=base)
         else:
-            scenario = parse_text(raw)
+            scenario = parse_text(raw, base=base)
     except ScenarioError as exc:
         raise errors.invalid_control_request(exc.message, exc.param) from None
     except ValueError as exc:

@@ -6,18 +6,24 @@ A scenario is JSON or YAML (README "Control plane"; examples in fixtures/scenari
     turns:
       - transcript: "Hello"            # the user's words, as the transcription event says them
         reply: "Hi! How can I help?"   # the AI's reply text
-        audio: {wav: ../speech/hello.wav}   # or {tone: {frequency, seconds}}, {silence: {seconds}},
-                                            # "echo" (the user's own audio, the default) or "none"
+        audio: {wav: ../speech/hello.wav}   # or {wav_base64: "UklGR..."}, {tone: {frequency,
+                                            # seconds}}, {silence: {seconds}}, "echo" (the
+                                            # user's own audio, the default) or "none"
         delay_ms: 300                  # pause before replying
       - error: {code: rate_limit_exceeded, message: "Slow down."}   # an `error` event instead
     hang_up: {after_turns: 2}          # or {after_seconds: 5}: the server ends the call
 
-Reply audio is encoded to Opus (libopus, 20 ms frames) once, when the scenario is loaded; a
-session only queues the packets. Past its last turn, a scenario answers like the echo AI.
+A relative `wav` path is read from the scenario file's directory (--scenario FILE) or, for a
+scenario posted over HTTP, from --scenario-dir (default: the emulator's working directory);
+`wav_base64` carries the file itself, which works from anywhere. Reply audio is encoded to Opus
+(libopus, 20 ms frames) once, when the scenario is loaded; a session only queues the packets.
+Past its last turn, a scenario answers like the echo AI.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -177,7 +183,9 @@ def _audio(spec: Any, where: str, base: Path | None) -> tuple[bytes, ...] | str:
     if spec is None:
         return NONE
     if not isinstance(spec, dict) or len(spec) != 1:
-        raise ScenarioError(where, "'audio' is 'echo', 'none', {wav}, {tone} or {silence}.")
+        raise ScenarioError(
+            where, "'audio' is 'echo', 'none', {wav}, {wav_base64}, {tone} or {silence}."
+        )
     ((kind, value),) = spec.items()
     # Encoding needs av and aiortc's Opus: imported when a scenario has audio of its own.
     from emulator.rtc.audio import FRAME_SAMPLES, SAMPLE_RATE, encode_opus, tone_pcm
@@ -187,9 +195,17 @@ def _audio(spec: Any, where: str, base: Path | None) -> tuple[bytes, ...] | str:
         if not isinstance(value, str):
             raise ScenarioError(where + ".wav", "must be a path.")
         path = Path(value)
-        if not path.is_absolute() and base is not None and (base / path).exists():
-            path = base / path
+        if not path.is_absolute():
+            path = (base or Path.cwd()) / path
         return encode_opus(read_pcm(path, where + ".wav"))
+    if kind == "wav_base64":
+        if not isinstance(value, str):
+            raise ScenarioError(where + ".wav_base64", "must be base64 text.")
+        try:
+            data = base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ScenarioError(where + ".wav_base64", "is not valid base64.") from None
+        return encode_opus(read_pcm(io.BytesIO(data), where + ".wav_base64"))
     if kind in ("tone", "silence"):
         value = value if isinstance(value, dict) else {}
         seconds = value.get("seconds", 1.0)
@@ -208,16 +224,17 @@ def _audio(spec: Any, where: str, base: Path | None) -> tuple[bytes, ...] | str:
 # --- audio, encoded once ------------------------------------------------------------------------
 
 
-def read_pcm(path: Path, where: str) -> bytes:
-    """The file's audio, at most MAX_AUDIO_SECONDS of it; a ScenarioError if unreadable."""
+def read_pcm(source: Path | io.BytesIO, where: str) -> bytes:
+    """The audio, at most MAX_AUDIO_SECONDS of it; a ScenarioError if unreadable."""
     import av
 
     from emulator.rtc import audio
 
     try:
-        pcm = audio.read_pcm(path)
+        pcm = audio.read_pcm(source)
     except (OSError, av.FFmpegError) as exc:
-        raise ScenarioError(where, f"Cannot read audio {path}: {exc}") from None
+        what = f"audio {source}" if isinstance(source, Path) else "the inline audio"
+        raise ScenarioError(where, f"Cannot read {what}: {exc}") from None
     return pcm[: int(MAX_AUDIO_SECONDS * audio.SAMPLE_RATE * 2)]
 
 

@@ -11,6 +11,7 @@ import fractions
 import math
 from array import array
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 
@@ -48,11 +49,12 @@ def tone_pcm(frequency: float = 440.0, seconds: float = 1.0, amplitude: float = 
     return array("h", (int(scale * math.sin(step * i)) for i in range(count))).tobytes()
 
 
-def read_pcm(path: str | Path) -> bytes:
-    """Any audio file PyAV reads, resampled. Raises OSError or av.FFmpegError."""
+def read_pcm(source: str | Path | BinaryIO) -> bytes:
+    """Any audio PyAV reads (a path, or a file object), resampled. Raises OSError or
+    av.FFmpegError."""
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
     chunks: list[bytes] = []
-    with av.open(str(path)) as container:
+    with av.open(source if not isinstance(source, str | Path) else str(source)) as container:
         for frame in container.decode(audio=0):
             chunks.extend(_samples(out) for out in resampler.resample(frame))
         chunks.extend(_samples(out) for out in resampler.resample(None))
