@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import os
 import secrets
@@ -70,8 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="TURN (RFC 8656) and STUN server for orga-emulator.",
         epilog=f"Every option is also read from the environment as {ENV_PREFIX}<NAME>.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     OPTIONS.add_to(parser)
     return parser
+
+
+def _version() -> str:
+    """The orga-emulator distribution's version (turn_stub ships in it)."""
+    try:
+        return importlib.metadata.version("orga-emulator")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def config_from_args(
