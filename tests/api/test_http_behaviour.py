@@ -130,9 +130,21 @@ async def test_readyz_is_503_until_every_component_is_up(make_api_client):
     client.app[READINESS].expect("late-part")
     resp = await client.get("/readyz")
     assert resp.status == 503
-    assert (await resp.json())["components"] == {"late-part": False}
+    # The WebRTC code loads in the background (nothing started it here): reported, not awaited.
+    assert (await resp.json())["components"] == {"rtc": False, "late-part": False}
     client.app[READINESS].mark_ready("late-part")
-    assert (await client.get("/readyz")).status == 200
+    resp = await client.get("/readyz")
+    assert resp.status == 200
+    assert (await resp.json())["loading"] == ["rtc"]
+
+
+async def test_readyz_reports_the_webrtc_code_once_loaded(make_api_client):
+    from emulator.rtc.registry import SESSIONS
+
+    client = await make_api_client()
+    await client.app[SESSIONS].loader.ready()
+    body = await (await client.get("/readyz")).json()
+    assert body["components"]["rtc"] is True and body["loading"] == []
 
 
 async def test_one_access_line_per_request_with_secrets_redacted(api_client, caplog, offer_sdp):
