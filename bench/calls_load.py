@@ -499,23 +499,36 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, default=25)
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Output: CPU in % of one core (total and per session), frames sent/echoed/lost, "
+        "latencies in ms. Nothing is written to disk; the emulator's log is read from its pipe.",
+    )
+    parser.add_argument("--sessions", type=int, default=25, help="live sessions (default 25)")
     parser.add_argument(
         "--stock-sessions",
         type=int,
         default=4,
         help="sessions against the stock aiortc echo (few: it must not saturate); 0 to skip",
     )
-    parser.add_argument("--seconds", type=float, default=20.0, help="steady window")
-    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="seconds of steady window measured (20)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds before measuring starts (3)"
+    )
     parser.add_argument(
         "--connect-concurrency", type=int, default=1, help="sessions being set up at once"
     )
-    parser.add_argument("--audio", choices=("tone", "speech"), default="tone")
-    parser.add_argument("--echo-mode", choices=("live", "turn"), default="live")
-    parser.add_argument("--server-core", type=int, default=0)
-    parser.add_argument("--client-core", type=int, default=1)
+    parser.add_argument(
+        "--audio", choices=("tone", "speech"), default="tone", help="what the clients say (tone)"
+    )
+    parser.add_argument(
+        "--echo-mode", choices=("live", "turn"), default="live", help="the AI's mode (live)"
+    )
+    parser.add_argument("--server-core", type=int, default=0, help="core for the emulator (0)")
+    parser.add_argument("--client-core", type=int, default=1, help="core for the clients (1)")
     parser.add_argument("--serve-stock", metavar="PORT_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_stock:

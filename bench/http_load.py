@@ -150,11 +150,20 @@ async def mint_token(base_url: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--server-cpu", type=int, default=0)
-    parser.add_argument("--client-cpu", type=int, default=1)
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Output: requests/s, latency in ms (p50, p99), the server's CPU in % of one core. "
+        "The emulator's log goes to $TMPDIR/orga-emulator-bench-http.log.",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="seconds of load per endpoint (default 10)"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=64, help="keep-alive connections (default 64)"
+    )
+    parser.add_argument("--server-cpu", type=int, default=0, help="core for the emulator (0)")
+    parser.add_argument("--client-cpu", type=int, default=1, help="core for the load (1)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
