@@ -4,8 +4,11 @@ sources, is tests/kit/sdk_sources.py.)"""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +48,13 @@ def require_node_module(name: str) -> Path:
     return require_file(
         JS_DIR / "node_modules" / name, f"the npm package {name}", "run `npm ci` in tests/js"
     )
+
+
+def node_json(*args: str, timeout: float = 30) -> Any:
+    """Run `node ARGS` in tests/js; the JSON on the last line it prints (it must exit 0)."""
+    require_program("node")
+    result = subprocess.run(
+        ["node", *args], cwd=JS_DIR, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])

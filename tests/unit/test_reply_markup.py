@@ -5,16 +5,14 @@ against @orga-ai/core's own stripEmotionTags, built from the current SDK source.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from emulator.ai.responder import EchoResponder, Markup, SentenceSource, UserTurn
 from emulator.config import Settings
 from emulator.control.scenarios import ScenarioError, ScriptedResponder, parse
-from tests.kit.paths import JS_DIR as JS
 from tests.kit.sdk_sources import require_sdk_source
-from tests.kit.tools import require_node_module
+from tests.kit.tools import node_json, require_node_module
 
 TAG = '<emotion value="'
 
@@ -23,15 +21,7 @@ def sdk_strip(*texts: str) -> list[str]:
     """What an app on @orga-ai/core >= 1.0.2 displays for each text."""
     source = require_sdk_source()
     require_node_module("esbuild")
-    result = subprocess.run(
-        ["node", "strip_markup.mjs", str(source), *map(json.dumps, texts)],
-        cwd=JS,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return node_json("strip_markup.mjs", str(source), *map(json.dumps, texts))
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import ssl
-import subprocess
-import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,9 +15,8 @@ from cryptography import x509
 
 from emulator.config import DEV_API_KEY
 from emulator.process.tls import CA_FILE, CERT_FILE, spki_sha256
-from tests.e2e.browser.driver import JS_DIR, Browser, require_browser_tools
+from tests.e2e.browser.driver import Browser, require_browser_tools, start_page_backend
 
-BACKEND_STARTUP_TIMEOUT = 30.0
 USER_EMAIL = "browser@example.com"
 
 
@@ -91,28 +87,11 @@ def tls_emulator(emulator_process, tmp_path: Path) -> TlsEmulator:
 @pytest.fixture
 def sdk_backend(tls_emulator: TlsEmulator) -> Iterator[str]:
     """The test app's backend (@orga-ai/node against the emulator); yields the page's URL."""
-    proc = subprocess.Popen(
-        ["node", str(JS_DIR / "browser" / "backend.mjs"), tls_emulator.base_url]
-        + [DEV_API_KEY, USER_EMAIL],
-        cwd=JS_DIR,
-        env={**os.environ, "NODE_EXTRA_CA_CERTS": str(tls_emulator.ca_path)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc, url = start_page_backend(
+        ["node", "browser/backend.mjs", tls_emulator.base_url, DEV_API_KEY, USER_EMAIL],
+        "the SDK app's backend",
+        {"NODE_EXTRA_CA_CERTS": str(tls_emulator.ca_path)},
     )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        for line in proc.stdout:
-            lines.append(line)
-            ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(BACKEND_STARTUP_TIMEOUT) or not lines[0].startswith("listening "):
-        proc.kill()
-        raise AssertionError("the SDK app's backend did not start:\n" + "".join(lines))
-    yield f"http://127.0.0.1:{lines[0].split()[1]}/"
+    yield url
     proc.terminate()
     proc.wait(10)

@@ -13,6 +13,8 @@ import queue
 import shutil
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,7 @@ FIREFOX_PREFS = {
     "datareporting.policy.dataSubmissionEnabled": False,
 }
 LAUNCH_TIMEOUT = 30.0
+BACKEND_STARTUP_TIMEOUT = 30.0
 
 
 class BrowserError(AssertionError):
@@ -211,3 +214,69 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(5)
+
+
+def start_page_backend(
+    argv: list[str], what: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """A test page's Node backend (run in tests/js), once it prints "listening PORT": the
+    process and the page's URL (ends with /). Fails, with its output, if it does not start."""
+    proc = subprocess.Popen(
+        argv,
+        cwd=JS_DIR,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    started = ready.wait(BACKEND_STARTUP_TIMEOUT)
+    if not started or not lines or not lines[0].startswith("listening "):
+        proc.kill()
+        proc.wait(10)
+        raise AssertionError(f"{what} did not start:\n" + "".join(lines))
+    return proc, f"http://127.0.0.1:{lines[0].split()[1]}/"
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll a server-side condition (the page cannot see it) until true or the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
+def wait_closed(read_session: Callable[[], dict[str, Any]], within: float, what: str) -> Any:
+    """The session as the control plane describes it, once its state is closed; fails unless
+    that happens within `within` seconds."""
+    started = time.monotonic()
+    final = wait_until(lambda: (s := read_session())["state"] == "closed" and s, within, what)
+    assert time.monotonic() - started < within, what
+    return final
+
+
+def wait_connected(browser: Browser) -> str:
+    """On a React test app (tests/js: window.orgaTest), once the SDK's hook and its peer
+    connection are both connected: the conversation id."""
+    browser.wait_for(
+        "orgaTest.hook.connectionState === 'connected'"
+        " && orgaTest.peers.at(-1).connectionState === 'connected'",
+        timeout=15,
+    )
+    conversation_id = browser.evaluate("orgaTest.hook.conversationId")
+    assert conversation_id and conversation_id.startswith("conv_"), conversation_id
+    return conversation_id

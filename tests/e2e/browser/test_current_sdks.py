@@ -18,10 +18,7 @@ every case here skips; ORGA_SDK_REQUIRED=1 makes that a failure). The page's bac
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import threading
-import time
 import unicodedata
 import urllib.parse
 import urllib.request
@@ -33,7 +30,7 @@ import jwt
 import pytest
 
 from emulator.config import DEV_API_KEY
-from tests.e2e.browser.driver import JS_DIR, Browser
+from tests.e2e.browser.driver import Browser, start_page_backend, wait_closed, wait_connected
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -46,21 +43,8 @@ AUDIBLE_RMS = 0.01
 # enableMic(): the user's transcript arrives and the AI's voice is heard. (Its reply's text item,
 # response.output_item.done, comes once that voice has played: it only has to arrive.)
 DEFAULT_MIC_TURN_WITHIN = 5.0
-BACKEND_STARTUP_TIMEOUT = 30.0
 
 ASSISTANT_ITEMS = "orgaTest.callbacks.messages.filter(m => m.sender === 'assistant')"
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll a server-side condition (the page cannot see it) until true or the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"within {timeout} s: {what}")
-        time.sleep(0.05)
 
 
 def get_json(base_url: str, path: str, context: Any = None) -> Any:
@@ -75,28 +59,10 @@ def current_backend(current_build: Path) -> Iterator[Callable[..., str]]:
     procs: list[subprocess.Popen] = []
 
     def start(emulator_url: str, env: dict[str, str] | None = None) -> str:
-        proc = subprocess.Popen(
-            ["node", "current/backend.mjs", str(current_build), emulator_url, DEV_API_KEY],
-            cwd=JS_DIR,
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        argv = ["node", "current/backend.mjs", str(current_build), emulator_url, DEV_API_KEY]
+        proc, url = start_page_backend(argv, "the current-SDK backend", env)
         procs.append(proc)
-        lines: list[str] = []
-        ready = threading.Event()
-
-        def pump() -> None:
-            for line in proc.stdout:
-                lines.append(line)
-                ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(BACKEND_STARTUP_TIMEOUT) or not lines[0].startswith("listening "):
-            raise AssertionError("the current-SDK backend did not start:\n" + "".join(lines))
-        return f"http://127.0.0.1:{lines[0].split()[1]}/"
+        return url
 
     yield start
     for proc in procs:
@@ -130,13 +96,7 @@ def assert_a_whole_call(browser: Browser, base_url: str, *, voice: str, mic: str
     """Session config, connect, session.created, a turn answered and heard, endSession."""
     assert browser.evaluate("orgaTest.hook.connectionState") == "closed"
     browser.evaluate("orgaTest.hook.startSession().then(() => 'started')", timeout=20)
-    browser.wait_for(
-        "orgaTest.hook.connectionState === 'connected'"
-        " && orgaTest.peers.at(-1).connectionState === 'connected'",
-        timeout=15,
-    )
-    conversation_id = browser.evaluate("orgaTest.hook.conversationId")
-    assert conversation_id and conversation_id.startswith("conv_")
+    conversation_id = wait_connected(browser)
 
     # The backend's session config (node SDK 1.0.1): a token and ICE servers, STUN and TURN.
     fetched = browser.wait_for("orgaTest.sessionConfigs.length === 1 && orgaTest.sessionConfigs")
@@ -230,16 +190,11 @@ def assert_a_whole_call(browser: Browser, base_url: str, *, voice: str, mic: str
         assert turns >= 1
 
     browser.evaluate("orgaTest.hook.endSession().then(() => 'ended')")
-    ended_at = time.monotonic()
-    final = wait_until(
-        lambda: (
-            (s := get_json(base_url, f"/_emulator/sessions/{conversation_id}"))["state"] == "closed"
-            and s
-        ),
-        timeout=3,
+    final = wait_closed(
+        lambda: get_json(base_url, f"/_emulator/sessions/{conversation_id}"),
+        within=3,
         what="the server closed the session after endSession()",
     )
-    assert time.monotonic() - ended_at < 3
     assert final["end_reason"] == "peer_closed"
     assert browser.evaluate("orgaTest.hook.connectionState") == "closed"
     assert browser.evaluate("orgaTest.callbacks.ended") == 1
@@ -318,13 +273,9 @@ def test_the_widget_on_a_plain_page_calls_answers_and_hangs_up(
     browser.screenshot("current_widget_chromium.png")
 
     browser.click("button:has-text('Disconnect')")
-    final = wait_until(
-        lambda: (
-            (s := tls_emulator.get_json(f"/_emulator/sessions/{conversation_id}")[1])["state"]
-            == "closed"
-            and s
-        ),
-        timeout=3,
+    final = wait_closed(
+        lambda: tls_emulator.get_json(f"/_emulator/sessions/{conversation_id}")[1],
+        within=3,
         what="the server closed the session after the widget's Disconnect",
     )
     assert final["end_reason"] == "peer_closed"

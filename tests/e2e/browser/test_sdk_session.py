@@ -13,29 +13,15 @@ speech fixture to getUserMedia.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 import pytest
+
+from tests.e2e.browser.driver import wait_closed, wait_connected, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(90)]
 
 # RMS of the AI's audio in WebAudio: the echo of the speech fixture peaks well above 0.01,
 # the silence the AI sends while the user talks is exactly 0.
 AUDIBLE_RMS = 0.01
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll a server-side condition (the page cannot see it) until true or the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"within {timeout} s: {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("engine", ["chromium", "firefox"])
@@ -56,13 +42,7 @@ def test_a_react_sdk_session_connects_hears_answers_updates_and_ends(
     browser.evaluate(
         "orgaTest.hook.startSession({modalities: ['audio']}).then(() => 'started')", timeout=20
     )
-    browser.wait_for(
-        "orgaTest.hook.connectionState === 'connected'"
-        " && orgaTest.peers.at(-1).connectionState === 'connected'",
-        timeout=15,
-    )
-    conversation_id = browser.evaluate("orgaTest.hook.conversationId")
-    assert conversation_id and conversation_id.startswith("conv_")
+    conversation_id = wait_connected(browser)
 
     created = browser.wait_for("orgaTest.callbacks.sessionCreated[0]", timeout=5)
     session = created["session"]
@@ -120,17 +100,11 @@ def test_a_react_sdk_session_connects_hears_answers_updates_and_ends(
 
     browser.screenshot(f"sdk_session_{engine}.png")
     browser.evaluate("orgaTest.hook.endSession().then(() => 'ended')")
-    ended_at = time.monotonic()
-    final = wait_until(
-        lambda: (
-            (s := tls_emulator.get_json(f"/_emulator/sessions/{conversation_id}")[1])["state"]
-            == "closed"
-            and s
-        ),
-        timeout=2,
+    final = wait_closed(
+        lambda: tls_emulator.get_json(f"/_emulator/sessions/{conversation_id}")[1],
+        within=2,
         what="the server closed the session after endSession()",
     )
-    assert time.monotonic() - ended_at < 2
     assert final["end_reason"] == "peer_closed"
     assert browser.evaluate("orgaTest.hook.connectionState") == "closed"
     assert browser.evaluate("orgaTest.callbacks.errors") == []

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import jwt
 import pytest
 
 from emulator.config import DEV_API_KEY
 from emulator.testing.process import start_emulator
-from tests.kit.paths import JS_DIR as JS
-from tests.kit.tools import require_node_module
+from tests.kit.tools import node_json, require_node_module
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 
 
 def _session_config(base_url: str, api_key: str, email: str) -> dict:
     require_node_module("@orga-ai/node")
-    result = subprocess.run(
-        ["node", "session_config.mjs", base_url, api_key, email],
-        cwd=JS,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return node_json("session_config.mjs", base_url, api_key, email)
 
 
 def test_get_session_config_returns_a_token_and_ice_servers(module_emulator):

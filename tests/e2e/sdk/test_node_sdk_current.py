@@ -8,7 +8,6 @@ skip). 1.0.1 takes no user email: client-secrets is called without one.
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -17,22 +16,14 @@ import pytest
 
 from emulator.config import DEV_API_KEY
 from emulator.testing.process import start_emulator
-from tests.kit.paths import JS_DIR as JS
+from tests.kit.tools import node_json
 
 # The build first: without the SDK sources, the module skips before any emulator starts.
 pytestmark = [pytest.mark.node, pytest.mark.slow, pytest.mark.usefixtures("current_build")]
 
 
 def _session_config(build: Path, base_url: str, api_key: str) -> dict:
-    result = subprocess.run(
-        ["node", "current/session_config.mjs", str(build), base_url, api_key],
-        cwd=JS,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return node_json("current/session_config.mjs", str(build), base_url, api_key)
 
 
 def _get_json(url: str) -> dict:
