@@ -14,9 +14,8 @@ from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from aioice import stun
-
 from . import message as msg
+from . import stun
 from .allocation import Address, Allocation
 from .auth import Credentials
 from .policy import PeerPolicy
@@ -31,7 +30,6 @@ from .transport import (
 logger = logging.getLogger(__name__)
 
 UDP_TRANSPORT = 17  # REQUESTED-TRANSPORT protocol number (RFC 8656 section 18.7)
-IPV4_FAMILY = 0x01
 CHANNEL_MIN = 0x4000
 # RFC 8656 narrows the range to 0x4FFF; RFC 5766 clients may use up to 0x7FFF.
 CHANNEL_MAX = 0x7FFF
@@ -96,23 +94,24 @@ class AllocationTable:
         return pending is not None and pending.transaction_id == message.transaction_id
 
     def allocate(
-        self, message: stun.Message, attributes: list, link: ClientLink, cred: Credentials
+        self, message: stun.Message, link: ClientLink, cred: Credentials
     ) -> msg.Reply | None:
         """An error now, or None: the success is sent once the relayed socket is open."""
         key = cred.key
         if link.key in self.by_key or link.key in self._pending:
             return msg.error(437, key)
-        transport = message.attributes.get("REQUESTED-TRANSPORT")
+        attributes = message.attributes
+        transport = attributes.get("REQUESTED-TRANSPORT")
         if transport is None:
             return msg.error(400, key)
-        if transport >> 24 != UDP_TRANSPORT:
+        if transport != UDP_TRANSPORT:
             return msg.error(442, key)
-        family = msg.first(attributes, msg.REQUESTED_ADDRESS_FAMILY)
-        even_port = msg.first(attributes, msg.EVEN_PORT)
-        token = msg.first(attributes, msg.RESERVATION_TOKEN)
+        family = attributes.get("REQUESTED-ADDRESS-FAMILY")
+        even_port = attributes.get("EVEN-PORT")  # its R bit: reserve the next port
+        token = attributes.get("RESERVATION-TOKEN")
         if token is not None and (even_port is not None or family is not None):
             return msg.error(400, key)
-        if family is not None and (not family or family[0] != IPV4_FAMILY):
+        if family is not None and family != stun.IPV4:
             return msg.error(440, key)
         if len(self) >= self.max_allocations:
             return msg.error(486, key)
@@ -125,15 +124,14 @@ class AllocationTable:
                 return msg.error(508, key)
             sock = reservation.sock
         else:
-            reserve = bool(even_port and even_port[0] & 0x80)
             try:
                 sock, reserved = bind_relay_socket(
-                    self.relay_address, even_port is not None, reserve
+                    self.relay_address, even_port is not None, bool(even_port)
                 )
             except OSError as exc:
                 logger.warning("cannot bind a relay socket: %s", exc)
                 return msg.error(508, key)
-        if msg.first(attributes, msg.DONT_FRAGMENT) is not None:
+        if "DONT-FRAGMENT" in attributes:
             set_dont_fragment(sock)
         self._create(message, link, cred, sock, reserved)
         return None
@@ -149,15 +147,15 @@ class AllocationTable:
         now = self._clock()
         lifetime = self._lifetime(message)
         relayed = (self.advertised_address, sock.getsockname()[1])
-        attributes = [
-            (msg.XOR_RELAYED_ADDRESS, msg.xor_address(relayed, message.transaction_id)),
-            (msg.XOR_MAPPED_ADDRESS, msg.xor_address(link.address, message.transaction_id)),
-            (msg.LIFETIME, stun.pack_unsigned(lifetime)),
+        attributes: list[tuple[str, Any]] = [
+            ("XOR-RELAYED-ADDRESS", relayed),
+            ("XOR-MAPPED-ADDRESS", link.address),
+            ("LIFETIME", lifetime),
         ]
         if reserved is not None:
             new_token = os.urandom(8)
             self._reservations[new_token] = Reservation(reserved, now + RESERVATION_LIFETIME)
-            attributes.append((msg.RESERVATION_TOKEN, new_token))
+            attributes.append(("RESERVATION-TOKEN", new_token))
         allocation = Allocation(
             key=link.key,
             client_address=link.address,
@@ -207,14 +205,12 @@ class AllocationTable:
 
     # Refresh (RFC 8656 section 8)
 
-    def refresh(
-        self, message: stun.Message, attributes: list, link: ClientLink, cred: Credentials
-    ) -> msg.Reply:
+    def refresh(self, message: stun.Message, link: ClientLink, cred: Credentials) -> msg.Reply:
         allocation = self._owned(link, cred)
         if isinstance(allocation, msg.Reply):
             return allocation
-        family = msg.first(attributes, msg.REQUESTED_ADDRESS_FAMILY)
-        if family is not None and (not family or family[0] != IPV4_FAMILY):
+        family = message.attributes.get("REQUESTED-ADDRESS-FAMILY")
+        if family is not None and family != stun.IPV4:
             return msg.error(443, cred.key)
         if message.attributes.get("LIFETIME") == 0:
             self.delete(allocation)
@@ -223,24 +219,17 @@ class AllocationTable:
             # No LIFETIME (as Chrome sends it) means the default.
             lifetime = self._lifetime(message)
             allocation.refresh(self._clock() + lifetime)
-        return msg.success(cred.key, (msg.LIFETIME, stun.pack_unsigned(lifetime)))
+        return msg.success(cred.key, ("LIFETIME", lifetime))
 
     # CreatePermission (RFC 8656 section 10)
 
     def create_permission(
-        self, message: stun.Message, attributes: list, link: ClientLink, cred: Credentials
+        self, message: stun.Message, link: ClientLink, cred: Credentials
     ) -> msg.Reply:
         allocation = self._owned(link, cred)
         if isinstance(allocation, msg.Reply):
             return allocation
-        try:
-            peers = [
-                stun.unpack_xor_address(value, message.transaction_id)
-                for attr_type, value in attributes
-                if attr_type == msg.XOR_PEER_ADDRESS
-            ]
-        except ValueError:
-            peers = []
+        peers = message.all_values("XOR-PEER-ADDRESS")
         if not peers:
             return msg.error(400, cred.key)
         # All or nothing: one refused peer refuses the request.
@@ -255,9 +244,7 @@ class AllocationTable:
 
     # ChannelBind (RFC 8656 section 12.2)
 
-    def channel_bind(
-        self, message: stun.Message, attributes: list, link: ClientLink, cred: Credentials
-    ) -> msg.Reply:
+    def channel_bind(self, message: stun.Message, link: ClientLink, cred: Credentials) -> msg.Reply:
         allocation = self._owned(link, cred)
         if isinstance(allocation, msg.Reply):
             return allocation
@@ -268,7 +255,6 @@ class AllocationTable:
         code = self.check_peer(peer)
         if code:
             return msg.error(code, cred.key)
-        peer = (peer[0], peer[1])
         if not allocation.can_bind(number, peer):
             return msg.error(400, cred.key)
         now = self._clock()

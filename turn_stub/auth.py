@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aioice import stun
-
 from . import message as msg
+from . import stun
 from .credentials import long_term_key, parse_rest_username, rest_password
 from .nonce import NonceIssuer
 
@@ -53,4 +52,4 @@ class Authenticator:
     def challenge(self, code: int, client_ip: str) -> msg.Reply:
         """An unsigned error with a fresh nonce: try again with (new) credentials."""
         nonce = self._nonces.issue(client_ip)
-        return msg.error(code, None, (msg.REALM, self.realm.encode()), (msg.NONCE, nonce))
+        return msg.error(code, None, ("REALM", self.realm), ("NONCE", nonce))

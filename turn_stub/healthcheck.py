@@ -9,14 +9,13 @@ import os
 import socket
 import sys
 
-from aioice import stun
-
+from . import stun
 from .policy import local_host_for
 from .server import TurnConfig
 
 
 def binding_succeeds(host: str, port: int, timeout: float = 2.0) -> bool:
-    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+    request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         sock.sendto(bytes(request), (host, port))

@@ -19,9 +19,8 @@ from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aioice import stun
-
 from . import message as msg
+from . import stun
 from .allocation import Address, Allocation
 from .allocations import AllocationTable, Lifetimes
 from .auth import Authenticator, Credentials
@@ -58,7 +57,7 @@ class TurnConfig:
 # error code to answer with (401 challenges again) or None to go on. An embedding application
 # uses it to inject failures; turn_stub itself never sets one.
 FaultHook = Callable[[str, str], int | None]
-Handler = Callable[[stun.Message, list, ClientLink, Credentials], "msg.Reply | None"]
+Handler = Callable[[stun.Message, ClientLink, Credentials], "msg.Reply | None"]
 
 
 class TurnServer:
@@ -183,33 +182,28 @@ class TurnServer:
 
     def handle_stun(self, data: bytes, link: ClientLink) -> None:
         """Handle one STUN message from a client; anything malformed is dropped silently."""
-        if not msg.is_stun(data):
-            return
         try:
             message = stun.parse_message(data)
-            attributes = list(msg.iter_attributes(data))
-        except Exception as exc:  # ValueError, struct.error... from aioice's unpackers
+        except ValueError as exc:
             logger.debug("malformed STUN from %s: %s", link.address, exc)
             return
         method = message.message_method
         if message.message_class == stun.Class.INDICATION:
-            if method == stun.Method.SEND and not msg.unknown_required(attributes):
+            if method == stun.Method.SEND and not message.unknown_required:
                 self.allocations.send_indication(message, link)
             return
         if message.message_class != stun.Class.REQUEST:
             return
         if method == stun.Method.ALLOCATE and self.allocations.is_retransmission(message, link):
             return
-        reply = self._answer(message, attributes, link)
+        reply = self._answer(message, link)
         if reply is not None:
             link.send(reply.encode(message))
 
-    def _answer(
-        self, message: stun.Message, attributes: list, link: ClientLink
-    ) -> msg.Reply | None:
+    def _answer(self, message: stun.Message, link: ClientLink) -> msg.Reply | None:
         method = message.message_method
         if method == stun.Method.BINDING:
-            return _binding(message, attributes, link)
+            return _binding(message, link)
         handler = self._handlers.get(method)
         if handler is None:
             return msg.error(400)
@@ -217,26 +211,21 @@ class TurnServer:
         if isinstance(cred, msg.Reply):
             return cred
         if self.fault_hook is not None:
-            code = self.fault_hook(stun.Method(method).name.lower(), cred.user)
+            code = self.fault_hook(method.name.lower(), cred.user)
             if code == 401:
                 return self._auth.challenge(401, link.address[0])
             if code:
                 return msg.error(code, cred.key)
-        unknown = msg.unknown_required(attributes)
-        if unknown:
-            return msg.error(
-                420, cred.key, (msg.UNKNOWN_ATTRIBUTES, msg.unknown_attributes(unknown))
-            )
-        return handler(message, attributes, link, cred)
+        if message.unknown_required:
+            return msg.error(420, cred.key, ("UNKNOWN-ATTRIBUTES", message.unknown_required))
+        return handler(message, link, cred)
 
 
-def _binding(message: stun.Message, attributes: list, link: ClientLink) -> msg.Reply:
+def _binding(message: stun.Message, link: ClientLink) -> msg.Reply:
     """STUN Binding (RFC 8489 section 5): the client's address as this server sees it."""
-    unknown = msg.unknown_required(attributes)
-    if unknown:
-        return msg.error(420, None, (msg.UNKNOWN_ATTRIBUTES, msg.unknown_attributes(unknown)))
-    mapped = msg.xor_address(link.address, message.transaction_id)
-    return msg.success(None, (msg.XOR_MAPPED_ADDRESS, mapped))
+    if message.unknown_required:
+        return msg.error(420, None, ("UNKNOWN-ATTRIBUTES", message.unknown_required))
+    return msg.success(None, ("XOR-MAPPED-ADDRESS", link.address))
 
 
 def _first_public_ipv4(addresses: list[str]) -> str:

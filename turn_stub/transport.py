@@ -17,7 +17,8 @@ from collections.abc import Hashable
 from typing import Any, Protocol
 
 from .allocation import Address, Allocation
-from .message import data_indication, padding
+from .message import data_indication
+from .stun import padding
 
 
 class StunHandler(Protocol):
