@@ -54,7 +54,9 @@ def read_pcm(source: str | Path | BinaryIO) -> bytes:
     av.FFmpegError."""
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
     chunks: list[bytes] = []
-    with av.open(source if not isinstance(source, str | Path) else str(source)) as container:
+    with av.open(
+        source if not isinstance(source, str | Path) else str(source), mode="r"
+    ) as container:
         for frame in container.decode(audio=0):
             chunks.extend(_samples(out) for out in resampler.resample(frame))
         chunks.extend(_samples(out) for out in resampler.resample(None))

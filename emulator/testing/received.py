@@ -77,7 +77,7 @@ class ReceivedAudio:
 
     def _decode(self) -> None:
         if self._decoder is None:
-            self._decoder = av.CodecContext.create("libopus", "r")  # type: ignore[assignment]
+            self._decoder = av.CodecContext.create("libopus", "r")
             self._decoder.sample_rate = SAMPLE_RATE
             self._decoder.layout = "mono"
         keep = self.max_seconds * SAMPLE_RATE * 2
