@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
+from emulator.testing.process import start_emulator
+
 ROOT = Path(__file__).resolve().parent.parent
-READY_POLL = 0.002  # seconds between /readyz polls once the ready file is there
+READY_POLL = 0.002  # seconds between /readyz polls once it listens
 
 
 def floor_once() -> float:
@@ -34,32 +34,22 @@ def floor_once() -> float:
 
 
 def emulator_once() -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        ready = Path(tmp) / "ready.json"
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "emulator", "--port", "0", "--ready-file", str(ready)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            while not ready.exists():  # written once every port listens
-                if proc.poll() is not None:
-                    raise SystemExit("the emulator exited before it was ready")
-                time.sleep(READY_POLL)
-            url = json.loads(ready.read_text())["base_url"] + "/readyz"
-            while True:
-                try:
-                    with urllib.request.urlopen(url, timeout=2) as response:
-                        if response.status == 200:
-                            return time.perf_counter() - started
-                except OSError:
-                    pass
-                time.sleep(READY_POLL)
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    """exec of `python -m emulator --port 0` (through the kit's launcher, as the suite starts
+    it) to its first /readyz 200."""
+    started = time.perf_counter()
+    emulator = start_emulator(cwd=ROOT)  # returns at the startup line: it listens by then
+    try:
+        url = emulator.base_url + "/readyz"
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - started
+            except OSError:
+                pass
+            time.sleep(READY_POLL)
+    finally:
+        emulator.stop()
 
 
 def in_process_once() -> float:

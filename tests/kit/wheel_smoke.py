@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
-import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -56,23 +53,17 @@ def main() -> int:
 
     location = Path(emulator.__file__).resolve()
     check("the installed package is imported", "site-packages" in location.parts, str(location))
+    from emulator.testing.process import start_emulator  # the wheel's own launcher
+
     with tempfile.TemporaryDirectory() as tmp:
-        ready = Path(tmp) / "ready.json"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "emulator", "--port", "0", "--ready-file", str(ready)],
-            cwd=tmp,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
         try:
-            deadline = time.monotonic() + 20
-            while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            check("started", ready.exists(), "no ready file")
-            if not ready.exists():
-                return 1
-            base = json.loads(ready.read_text())["base_url"]
+            emulator = start_emulator(cwd=tmp)
+        except RuntimeError as exc:
+            check("started", False, str(exc))
+            return 1
+        check("started", True)
+        base = emulator.base_url
+        try:
             token_request = urllib.request.Request(
                 base + "/v1/realtime/client-secrets",
                 method="POST",
@@ -93,8 +84,7 @@ def main() -> int:
         except Exception as exc:  # a failed check, said as one
             check("the smoke test ran through", False, repr(exc))
         finally:
-            proc.send_signal(signal.SIGTERM)
-            check("SIGTERM exits 0", proc.wait(10) == 0)
+            check("SIGTERM exits 0", emulator.stop(signal.SIGTERM) == 0)
     failed = sum(1 for _, ok, _ in CHECKS if not ok)
     print(f"wheel smoke: {len(CHECKS) - failed} passed, {failed} failed")
     return 1 if failed else 0

@@ -108,6 +108,8 @@ def test_the_readme_scenario_example_works_as_pasted(tmp_path):
 set -e
 ip link set lo up
 {start.removesuffix("&").strip()} > {tmp_path}/emulator.log 2>&1 &
+emulator=$!
+trap 'kill $emulator; wait $emulator' EXIT  # it must not outlive the test (nor its namespace)
 for i in $(seq 1 200); do curl -sf localhost:8787/readyz >/dev/null && break; sleep 0.05; done
 {curl} -s -w '\\n%{{http_code}}'
 """
@@ -119,7 +121,9 @@ for i in $(seq 1 200); do curl -sf localhost:8787/readyz >/dev/null && break; sl
         text=True,
         timeout=60,
     )
-    assert done.returncode == 0, done.stderr + (tmp_path / "emulator.log").read_text()
+    log = (tmp_path / "emulator.log").read_text()
+    assert done.returncode == 0, done.stderr + log
+    assert "shutting down" in log  # stopped by the script, not left running
     body, status = done.stdout.rsplit("\n", 1)
     assert status == "201", body
     posted = json.loads(body)
