@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.node, pytest.mark.slow]
 
 def _session_config(base_url: str, api_key: str, email: str) -> dict:
     require_node_module("@orga-ai/node")
-    return node_json("session_config.mjs", base_url, api_key, email)
+    return node_json("session_config.mjs", "@orga-ai/node", base_url, api_key, email)
 
 
 def test_get_session_config_returns_a_token_and_ice_servers(module_emulator):

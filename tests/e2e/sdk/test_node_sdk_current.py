@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.node, pytest.mark.slow, pytest.mark.usefixtures("curre
 
 
 def _session_config(build: Path, base_url: str, api_key: str) -> dict:
-    return node_json("current/session_config.mjs", str(build), base_url, api_key)
+    return node_json("session_config.mjs", str(build / "node-sdk.cjs"), base_url, api_key)
 
 
 def _get_json(url: str) -> dict:

@@ -10,6 +10,7 @@
 import React, { useEffect } from "react";
 import { createRoot } from "react-dom/client";
 import { OrgaAI, OrgaAIProvider, OrgaAudio, useOrgaAI } from "@orga-ai/react";
+import { speechMicrophone, watchPeerConnections } from "./page_probe.js";
 
 const query = new URLSearchParams(location.search);
 const test = {
@@ -22,45 +23,8 @@ const test = {
 };
 window.orgaTest = test;
 
-const NativePeerConnection = window.RTCPeerConnection;
-window.RTCPeerConnection = class extends NativePeerConnection {
-  constructor(...args) {
-    super(...args);
-    test.peers.push(this);
-    this.addEventListener("connectionstatechange", () => test.peerStates.push(this.connectionState));
-  }
-
-  createDataChannel(...args) {
-    const channel = super.createDataChannel(...args);
-    channel.addEventListener("message", (message) => {
-      try {
-        test.events.push(JSON.parse(message.data));
-      } catch {
-        test.events.push({ type: "(unparsable)", raw: String(message.data) });
-      }
-    });
-    return channel;
-  }
-};
-
-// ?mic=wav: the microphone plays the speech fixture once, then silence, as Chromium's
-// --use-file-for-fake-audio-capture does; for Firefox, whose fake microphone is an endless tone.
-// Only getUserMedia is replaced; the SDK asks for the mic as usual.
-if (query.get("mic") === "wav") {
-  const devices = navigator.mediaDevices;
-  const nativeGetUserMedia = devices.getUserMedia.bind(devices);
-  devices.getUserMedia = async (constraints) => {
-    if (!constraints?.audio || constraints.video) return nativeGetUserMedia(constraints);
-    const context = new AudioContext();
-    const wav = await (await fetch("/speech.wav")).arrayBuffer();
-    const source = context.createBufferSource();
-    source.buffer = await context.decodeAudioData(wav);
-    const destination = context.createMediaStreamDestination();
-    source.connect(destination);
-    source.start();
-    return destination.stream;
-  };
-}
+watchPeerConnections(test);
+if (query.get("mic") === "wav") speechMicrophone();
 
 test.stats = async () => {
   const pc = test.peers.at(-1);
