@@ -45,3 +45,34 @@ export function speechMicrophone(fetchFile = window.fetch.bind(window)) {
     return destination.stream;
   };
 }
+
+// RMS of the AI's audio every 50 ms into `test.energy`: `peak` (with `peakAt`) is the loudest
+// seen since the last reset, and `loudAt` the first time it went over `threshold` (if set).
+// Returns the function that stops measuring.
+export function measureEnergy(test, stream) {
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 2048;
+  context.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  const energy = test.energy;
+  energy.measuring = true;
+  const timer = setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const v of samples) sum += v * v;
+    const rms = Math.sqrt(sum / samples.length);
+    if (energy.threshold !== undefined && rms > energy.threshold && energy.loudAt == null) {
+      energy.loudAt = performance.now();
+    }
+    if (rms > energy.peak) {
+      energy.peak = rms;
+      energy.peakAt = Date.now();
+    }
+  }, 50);
+  return () => {
+    clearInterval(timer);
+    energy.measuring = false;
+    context.close();
+  };
+}

@@ -15,7 +15,7 @@
 import React, { useEffect } from "react";
 import { createRoot } from "react-dom/client";
 import { OrgaAI, OrgaAIProvider, OrgaAudio, useOrgaAI } from "@orga-ai/react";
-import { speechMicrophone, watchPeerConnections } from "../browser/page_probe.js";
+import { measureEnergy, speechMicrophone, watchPeerConnections } from "../browser/page_probe.js";
 
 const query = new URLSearchParams(location.search);
 const config = window.orgaTestConfig || {};
@@ -72,41 +72,12 @@ test.stats = async () => {
   return out;
 };
 
-// RMS of the AI's audio every 50 ms; `peak` is the loudest seen since the last reset, `loudAt`
-// the performance.now() when it first went over `threshold`.
-function measureEnergy(stream) {
-  const context = new AudioContext();
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 2048;
-  context.createMediaStreamSource(stream).connect(analyser);
-  const samples = new Float32Array(analyser.fftSize);
-  test.energy.measuring = true;
-  const timer = setInterval(() => {
-    analyser.getFloatTimeDomainData(samples);
-    let sum = 0;
-    for (const v of samples) sum += v * v;
-    const rms = Math.sqrt(sum / samples.length);
-    if (rms > test.energy.threshold && test.energy.loudAt === null) {
-      test.energy.loudAt = performance.now();
-    }
-    if (rms > test.energy.peak) {
-      test.energy.peak = rms;
-      test.energy.peakAt = Date.now();
-    }
-  }, 50);
-  return () => {
-    clearInterval(timer);
-    test.energy.measuring = false;
-    context.close();
-  };
-}
-
 function Session() {
   const orga = useOrgaAI();
   test.hook = orga;
   useEffect(() => {
     if (!orga.aiAudioStream) return undefined;
-    return measureEnergy(orga.aiAudioStream);
+    return measureEnergy(test, orga.aiAudioStream);
   }, [orga.aiAudioStream]);
   return (
     <main>
