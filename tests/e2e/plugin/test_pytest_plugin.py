@@ -88,3 +88,20 @@ def test_the_readme_example_passes_as_pasted(pytester):
     result.assert_outcomes(
         passed=len(re.findall(r"^async def test_|^def test_", match.group(1), re.M))
     )
+
+
+def test_the_readme_line_for_pytest_asyncio_silences_its_warning(pytester):
+    """Without the line the README gives, pytest-asyncio warns on every run; with it, not."""
+    text = README.read_text()
+    line = re.search(r'^asyncio_default_fixture_loop_scope = "function"$', text, re.M)
+    assert line, "README lost its pytest-asyncio line"
+    example = re.search(
+        r"<!-- example:start -->\s*```python\n(.*?)```\s*<!-- example:end -->", text, re.S
+    ).group(1)
+    warning = "asyncio_default_fixture_loop_scope"
+    bare = _run(pytester, example, "-W", "default")
+    assert warning in bare.stdout.str() + bare.stderr.str()
+    pytester.makefile(".toml", pyproject=f"[tool.pytest.ini_options]\n{line.group(0)}\n")
+    configured = _run(pytester, example, "-W", "default")
+    configured.assert_outcomes(passed=1)
+    assert warning not in configured.stdout.str() + configured.stderr.str()
