@@ -62,7 +62,7 @@ class Settings:
     turn_host: str | None = None
     turn_realm: str = "orga-emulator"
     turn_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    # TLS mode (emulator/tls.py) and the demo page's helpers (emulator/demo.py).
+    # TLS mode (emulator/process/tls.py) and the demo page's helper (emulator/demo/).
     tls: bool = False
     tls_dir: str | None = None
     tls_names: tuple[str, ...] = ()

@@ -1,15 +1,18 @@
 """The control plane: inspection, determinism, scripted scenarios and fault injection.
 
-Everything under /_emulator/ except the demo page's helpers (emulator/demo.py). It is the
-emulator's own addition, not part of Orga's API. One module per concept:
+A sub-app at /_emulator/ (the demo page's files and dev helper, under /_emulator/demo/ and
+/_emulator/dev/, are sub-apps of their own, emulator/demo/). It is the emulator's own addition,
+not part of Orga's API. One module per concept:
 
-- plane.py: the state (ControlPlane), hung off the app as emulator.http.keys.CONTROL;
+- app.py: control_app() builds it and connects it to the main app's seams (the token journal,
+  the registry's on_open and observer, TURN's fault hook, the request journal);
+- plane.py: its state (ControlPlane), hung off the main app as CONTROL;
+- routes.py: the one admin route table, behind the admin check; openapi.json documents it;
+  dashboard.html shows it;
 - journal.py: requests, tokens and applied faults, bounded;
 - faults.py: the rule format and matching; inject.py: applying rules (HTTP middleware, the
   session hook, turn_stub's fault hook);
-- scenarios.py: scripted AI turns (a Responder); feed.py: the SSE live feed;
-- routes.py: the HTTP API; openapi.json documents it; dashboard.html shows it;
-- setup.py: install() connects all this to the app.
+- scenarios.py: scripted AI turns (a Responder); feed.py: the SSE live feed.
 
-This package's __init__ imports nothing: emulator.http.keys imports plane.py.
+Nothing outside this package imports it but emulator/app.py, which mounts it.
 """
