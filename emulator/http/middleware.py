@@ -57,7 +57,7 @@ def make_middlewares(
         access_log.info(
             "%s %s %d %.1fms conversation_id=%s%s",
             request.method,
-            request.path,
+            request.rel_url.raw_path,  # as sent, percent-encoded (a %0a stays three characters)
             response.status,
             elapsed_ms,
             request.get(CONVERSATION_ID, "-"),

@@ -1,4 +1,5 @@
-"""Logging setup and redaction: keys and tokens never reach a log whole."""
+"""Logging setup, redaction and escaping: keys and tokens never reach a log whole, and nothing a
+client sends can start a line of its own."""
 
 from __future__ import annotations
 
@@ -17,9 +18,27 @@ def redact(secret: str | None) -> str:
     return f"{secret[:6]}…{secret[-4:]}"
 
 
+# C0 and C1 controls and DEL: a CR or LF would forge a log line, an ESC drive the terminal.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def escape(text: str) -> str:
+    """`text` on one line, control characters written as escapes."""
+    return text.translate(_CONTROLS)
+
+
+class EscapingFormatter(logging.Formatter):
+    """Escapes each record's message; a traceback below it keeps its own lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.message)
+        return super().formatMessage(record)
+
+
 def setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
