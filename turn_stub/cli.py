@@ -144,12 +144,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(coroutine: Any) -> None:
+    # uvloop is optional (a faster event loop). The loop runs outside the `except ImportError`
+    # block, so that a traceback from it is not chained to uvloop's absence.
     try:
-        import uvloop  # optional: a faster event loop
+        import uvloop
     except ImportError:
-        asyncio.run(coroutine)
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        loop_factory = None
+    else:
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(coroutine)
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-# The same test the Node SDK applies before it calls us.
-EMAIL_PATTERN = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
+# The test the Node SDK applies, without control characters, at most RFC 5321's 254 characters.
+EMAIL_PATTERN = re.compile(r"^[^\s@\x00-\x1f\x7f]+@[^\s@\x00-\x1f\x7f]+\.[^\s@\x00-\x1f\x7f]+$")
+MAX_EMAIL_LENGTH = 254
 USER_NAMESPACE = uuid.UUID("6f7e8a52-3c1d-4e0b-9a55-0f5a1d2c4b7e")
 
 
 def is_valid_email(email: str) -> bool:
-    return bool(EMAIL_PATTERN.match(email))
+    return len(email) <= MAX_EMAIL_LENGTH and bool(EMAIL_PATTERN.match(email))
 
 
 @functools.lru_cache(maxsize=4096)

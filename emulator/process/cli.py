@@ -12,7 +12,7 @@ import ssl
 import sys
 import time
 import urllib.request
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(coro: Coroutine[Any, Any, int | None]) -> int:
+    return event_loop_runner()(coro) or 0
+
+
+def event_loop_runner() -> Callable[[Coroutine[Any, Any, Any]], Any]:
+    """uvloop's run where installed, else asyncio's. Chosen outside the `except ImportError`
+    block, so that a traceback later is not chained to uvloop's absence."""
     try:
         import uvloop
     except ImportError:
-        result = asyncio.run(coro)
-    else:
-        result = uvloop.run(coro)
-    return result or 0
+        return asyncio.run
+    return uvloop.run
 
 
 async def _start(settings: Settings) -> EmulatorServer | None:

@@ -146,7 +146,20 @@ USER_NOT_FOUND = {
 }
 
 
-@pytest.mark.parametrize("email", ["", "not-an-email", "a@b", "two@@example.com"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "",
+        "not-an-email",
+        "a@b",
+        "two@@example.com",
+        "nul\x00@example.com",  # control characters (issue 13, finding 10)
+        "ada@example.com\x1b[2J",
+        "a" * 5000 + "@example.com",  # longer than RFC 5321's 254
+        "a" * 243 + "@example.com",  # 255
+    ],
+    ids=["empty", "no-at", "no-dot", "two-at", "nul", "esc", "5000-chars", "255-chars"],
+)
 async def test_invalid_email_is_not_a_user(api_client, email):
     resp = await api_client.post(
         "/v1/realtime/client-secrets",
@@ -155,6 +168,17 @@ async def test_invalid_email_is_not_a_user(api_client, email):
     )
     assert resp.status == 404
     assert await resp.json() == USER_NOT_FOUND
+
+
+async def test_an_email_of_254_characters_is_a_user(api_client):
+    email = "a" * 242 + "@example.com"
+    assert len(email) == 254
+    resp = await api_client.post(
+        "/v1/realtime/client-secrets",
+        params={"email": email},
+        headers={"Authorization": f"Bearer {DEV_API_KEY}"},
+    )
+    assert resp.status == 200
 
 
 async def test_closed_user_list_404s_unknown_emails(make_api_client, tmp_path):
