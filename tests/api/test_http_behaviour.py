@@ -189,3 +189,15 @@ async def test_the_index_lists_the_endpoints(api_client):
     body = await resp.json()
     assert body["name"] == "orga-emulator"
     assert "POST /v1/realtime/calls" in body["endpoints"]
+
+
+@pytest.mark.parametrize(
+    "path,status", [("/healthz", 200), ("/readyz", 200), ("/v1/realtime/ice-config", 403)]
+)
+async def test_head_on_a_get_route_answers_as_get_would_without_a_body(api_client, path, status):
+    # Issue 13, finding 10: HEAD on a GET route is not a 405.
+    got = await api_client.get(path)
+    head = await api_client.head(path)
+    assert (got.status, head.status) == (status, status)
+    assert await head.read() == b""
+    assert head.headers["Content-Type"] == got.headers["Content-Type"]
