@@ -16,6 +16,7 @@ from emulator.control.app import control_app, record_request
 from emulator.control.inject import fault_middleware
 from emulator.demo.app import add_demo
 from emulator.http import health
+from emulator.http.guard import SERVED_NAMES
 from emulator.http.health import READINESS, Readiness
 from emulator.http.middleware import make_middlewares
 from emulator.http.routes import routes
@@ -23,6 +24,7 @@ from emulator.identity.clock import CLOCK, Clock
 from emulator.identity.ids import IDS, IdFactory
 from emulator.identity.tokens import LEDGER, TOKENS, TokenAuthority, TokenLedger
 from emulator.identity.users import USERS, UserDirectory
+from emulator.net import served_names
 from emulator.rtc.registry import SESSIONS, SessionRegistry
 from emulator.rtc.relay import RELAY, RelayService
 
@@ -39,11 +41,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             settings.max_body_bytes,
             on_response=record_request,
             inner=[fault_middleware],
+            cors_exempt=CONTROL_PREFIX,
         ),
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app[SERVED_NAMES] = served_names(settings.host, settings.advertised_ip, *settings.tls_names)
     app[IDS] = ids
     app[TOKENS] = TokenAuthority(
         settings.signing_secret,

@@ -8,6 +8,11 @@ import socket
 
 from turn_stub.policy import is_wildcard
 
+# The name TLS mode serves Orga's API under (@orga-ai/core hard-codes it); see process/tls.py.
+ORGA_API_HOST = "api.orga-ai.com"
+# This machine's own names: what a browser on it uses to reach a loopback bind.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
 
 class ListenError(OSError):
     """A port that cannot be bound, said with the flag that changes it."""
@@ -49,3 +54,23 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def served_names(bind_host: str, *names: str | None) -> frozenset[str]:
+    """The host names this emulator answers to, as host_name() spells them: this machine's
+    loopback names, Orga's API host (TLS mode serves it), the bind address and the address it
+    announces, and `names` (--advertised-ip, every --tls-name). A Host header naming anything
+    else is a page that resolved its own name to us (DNS rebinding)."""
+    candidates = (*LOOPBACK_NAMES, ORGA_API_HOST, bind_host, reachable_host(bind_host), *names)
+    return frozenset(host_name(name) for name in candidates if name)
+
+
+def host_name(host: str) -> str:
+    """A Host header's (or an address's) name: lowercase, without the port, the IPv6 brackets
+    or a trailing dot."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:  # name:port (a bare IPv6 address has more than one colon)
+        host = host.partition(":")[0]
+    return host.rstrip(".")

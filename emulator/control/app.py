@@ -11,7 +11,7 @@ from aiohttp import web
 from emulator.config import SETTINGS, ConfigError
 from emulator.control.inject import session_preparer, turn_hook
 from emulator.control.plane import CONTROL, ControlPlane
-from emulator.control.routes import admin_only, routes
+from emulator.control.routes import admin_only, json_posts, routes, served_host_only
 from emulator.control.scenarios import ScenarioBook, ScenarioError, load_file
 from emulator.http.keys import CONVERSATION_ID, FAULT_ID, REQUEST_ID, TEST_ID
 from emulator.identity.clock import CLOCK
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def control_app(app: web.Application) -> web.Application:
     """The control plane for /_emulator/: its state (on the main app, where the fault
     middleware and the request journal need it), its seams into the main app's parts, and its
-    routes as a sub-app behind the admin check."""
+    routes as a sub-app behind the Host, admin and content-type checks."""
     settings = app[SETTINGS]
     control = ControlPlane(app[CLOCK], settings.seed)
     if settings.scenario:
@@ -43,7 +43,7 @@ def control_app(app: web.Application) -> web.Application:
     registry.observer = _session_observer(control)
     app[RELAY].fault_hook = turn_hook(control)
     app.on_shutdown.append(_close_feed)
-    sub = web.Application(middlewares=[admin_only])
+    sub = web.Application(middlewares=[served_host_only, admin_only, json_posts])
     sub.add_routes(routes)
     return sub
 

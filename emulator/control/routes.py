@@ -12,13 +12,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from emulator.config import SETTINGS
 from emulator.control.faults import FaultSpecError
 from emulator.control.plane import CONTROL
 from emulator.control.scenarios import ScenarioError, parse, parse_text
-from emulator.http import errors
+from emulator.http import errors, guard
 from emulator.http.auth import bearer_credential
 from emulator.http.bodies import read_json
 from emulator.identity.clock import CLOCK
@@ -39,6 +39,29 @@ def public(handler: ControlHandler) -> ControlHandler:
 
 
 PUBLIC: set[ControlHandler] = set()
+# A POST takes JSON, or what its handler is listed with here.
+BODY_TYPES: dict[ControlHandler, tuple[str, ...]] = {}
+YAML_OR_JSON = (*guard.JSON, "application/yaml", "application/x-yaml", "text/yaml")
+
+
+@web.middleware
+async def served_host_only(request: web.Request, handler: ControlHandler) -> web.StreamResponse:
+    """Open without a token (a loopback bind), the control plane answers only requests naming
+    this emulator in Host: with --admin-token, the token is what protects it."""
+    settings = request.config_dict[SETTINGS]
+    if not settings.admin_token and is_loopback_host(settings.host):
+        guard.check_host(request)
+    return await handler(request)
+
+
+@web.middleware
+async def json_posts(request: web.Request, handler: ControlHandler) -> web.StreamResponse:
+    """A POST that changes state must say its body is JSON (YAML too for a scenario), which a
+    web page of another origin cannot send without a preflight (which gets no CORS approval)."""
+    if request.method == hdrs.METH_POST and request.match_info.http_exception is None:
+        accepted = BODY_TYPES.get(request.match_info.handler, guard.JSON)
+        guard.check_content_type(request, accepted)
+    return await handler(request)
 
 
 @web.middleware
@@ -288,6 +311,9 @@ async def add_scenario(request: web.Request) -> web.Response:
             raise errors.invalid_control_request(f"'{key}' must be a non-empty string.", key)
     request.config_dict[CONTROL].scenarios.add(scenario, email=email, test_id=test_id)
     return web.json_response({**scenario.summary(), "email": email, "test_id": test_id}, status=201)
+
+
+BODY_TYPES[add_scenario] = YAML_OR_JSON
 
 
 @routes.delete("/scenarios")

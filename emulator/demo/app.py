@@ -8,7 +8,8 @@
   `@orga-ai/node`: it mints an ephemeral token with the first configured API key and returns
   `{ephemeralToken, iceServers}`, the shape `getSessionConfig()` returns and `@orga-ai/core`'s
   `sessionConfigEndpoint` expects (so GET works too). It hands out tokens to anyone who can reach
-  it, so it is on by default only when the emulator is bound to a loopback address.
+  it, so it is on by default only when the emulator is bound to a loopback address, and it
+  answers only the emulator's own pages (http/guard.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aiohttp import web
 from emulator import __version__
 from emulator.ai import voices
 from emulator.config import SETTINGS, Settings
-from emulator.http import errors
+from emulator.http import errors, guard
 from emulator.http.auth import mint_token
 from emulator.http.middleware import Handler
 from emulator.net import is_loopback_host
@@ -126,6 +127,17 @@ async def dev_endpoints_gate(request: web.Request, handler: Handler) -> web.Stre
     return await handler(request)
 
 
+@web.middleware
+async def own_pages_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The dev helper hands out tokens without a key, so only to this emulator's own pages: on a
+    loopback bind, Host must name this emulator (DNS rebinding); everywhere, a request from a
+    page of another origin is refused."""
+    if is_loopback_host(request.config_dict[SETTINGS].host):
+        guard.check_host(request)
+    guard.check_same_origin(request)
+    return await handler(request)
+
+
 @dev_routes.route("*", "/session-config")
 async def dev_session_config(request: web.Request) -> web.Response:
     """What a backend gets from `@orga-ai/node`'s getSessionConfig(), without the backend."""
@@ -150,6 +162,6 @@ def add_demo(app: web.Application) -> None:
     files = web.Application()
     files.add_routes(demo_routes)
     app.add_subapp(DEMO_PREFIX, files)
-    dev = web.Application(middlewares=[dev_endpoints_gate])
+    dev = web.Application(middlewares=[dev_endpoints_gate, own_pages_only])
     dev.add_routes(dev_routes)
     app.add_subapp(DEV_PREFIX, dev)

@@ -6,6 +6,7 @@ the error middleware turns it into JSON. Nothing else builds an error body.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -159,6 +160,40 @@ def invalid_admin_token() -> ApiError:
     err = api_error(401, "Missing or wrong admin token.", code="invalid_admin_token")
     err.headers["WWW-Authenticate"] = 'Bearer realm="orga-emulator control plane"'
     return err
+
+
+def host_not_allowed(host: str) -> ApiError:
+    """403 for a Host this emulator does not serve: a page that rebound its name to us."""
+    return api_error(
+        403,
+        f"Host {host!r} is not a name this emulator serves, so the control plane refuses it "
+        "(a web page could have pointed that name at this machine). Use localhost or "
+        "127.0.0.1, or start the emulator with --tls-name NAME (or --admin-token TOKEN).",
+        code="host_not_allowed",
+    )
+
+
+def unsupported_media_type(content_type: str, accepted: Iterable[str]) -> ApiError:
+    """415 for a control-plane POST that is not JSON: a web page can send text/plain or a form
+    to another origin without asking first, but not JSON."""
+    given = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
+    return api_error(
+        415,
+        f"This endpoint takes {' or '.join(accepted)}; the request has {given}. "
+        "Send the header, e.g. curl -H 'Content-Type: application/json'.",
+        param="Content-Type",
+        code="unsupported_media_type",
+    )
+
+
+def cross_origin_refused(origin: str) -> ApiError:
+    """403 of the dev helper for a request from a page that is not the emulator's own."""
+    return api_error(
+        403,
+        f"The dev endpoints answer only the emulator's own pages, not {origin}. "
+        "An app's own backend mints tokens with an API key (POST /v1/realtime/client-secrets).",
+        code="cross_origin_refused",
+    )
 
 
 def session_not_found(conversation_id: str) -> ApiError:

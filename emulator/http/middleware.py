@@ -49,8 +49,10 @@ def make_middlewares(
     *,
     on_response: ResponseHook | None = None,
     inner: Sequence[Callable[..., Awaitable[web.StreamResponse]]] = (),
+    cors_exempt: str | None = None,
 ) -> list:
-    """The request middleware, then `inner` ones (whose errors it turns into JSON too)."""
+    """The request middleware, then `inner` ones (whose errors it turns into JSON too).
+    Paths under `cors_exempt` get no CORS headers and no preflight answer."""
 
     def finish(request: web.Request, response: web.StreamResponse, started: float) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -79,15 +81,19 @@ def make_middlewares(
         test_id = request.headers.get("X-Test-Id")
         if test_id and TEST_ID_PATTERN.fullmatch(test_id):  # only a log-safe id is kept
             request[TEST_ID] = test_id
+        path = request.path
+        exempt = cors_exempt is not None and (path + "/").startswith(cors_exempt + "/")
+        cors = None if exempt else cors_origin
         try:
-            response = await _respond(request, handler, cors_origin, max_body_bytes)
+            response = await _respond(request, handler, cors, max_body_bytes)
         except asyncio.CancelledError:
             # The client went away and the server cancels handlers on disconnect: still one
             # log line (and journal entry), with nginx's "client closed request" status.
             finish(request, web.Response(status=CLIENT_CLOSED_REQUEST), started)
             raise
         response.headers["X-Request-Id"] = request_id
-        response.headers.update(cors_headers(request, cors_origin))
+        if cors is not None:
+            response.headers.update(cors_headers(request, cors))
         finish(request, response, started)
         return response
 
@@ -95,9 +101,13 @@ def make_middlewares(
 
 
 async def _respond(
-    request: web.Request, handler: Handler, cors_origin: str, max_body_bytes: int
+    request: web.Request, handler: Handler, cors_origin: str | None, max_body_bytes: int
 ) -> web.StreamResponse:
-    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+    if (
+        cors_origin is not None
+        and request.method == "OPTIONS"
+        and "Access-Control-Request-Method" in request.headers
+    ):
         return _preflight(request, cors_origin)
     if (request.content_length or 0) > max_body_bytes:
         return errors.body_too_large(max_body_bytes).to_response()

@@ -29,9 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from emulator.config import Settings
-from emulator.net import reachable_host
+from emulator.net import ORGA_API_HOST, reachable_host
 
-ORGA_API_HOST = "api.orga-ai.com"
 DEFAULT_NAMES = ("localhost", "127.0.0.1", ORGA_API_HOST)
 CA_FILE = "ca.pem"
 CA_KEY_FILE = "ca-key.pem"

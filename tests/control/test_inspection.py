@@ -92,7 +92,7 @@ async def test_reset_closes_every_session_and_clears_the_journals(emulator, make
     for client in clients:
         await client.connect()
     await emulator.control("POST", "/faults", json={"fault": "latency", "delay_ms": 1}, expect=201)
-    result = await emulator.control("POST", "/reset")
+    result = await emulator.control("POST", "/reset", json={})
     assert result == {"closed_sessions": 2, "live_sessions": 0}
     assert len(emulator.registry) == 0
     assert (await emulator.control("GET", "/sessions"))["sessions"] == []

@@ -34,6 +34,7 @@ async def test_a_scripted_conversation(emulator, make_sdk_client):
         "POST",
         "/scenarios?test_id=script-1",
         data=(SCENARIOS / "greeting.yaml").read_text().replace("../speech/", "fixtures/speech/"),
+        headers={"Content-Type": "application/yaml"},
         expect=201,
     )
     assert posted["name"] == "greeting" and posted["test_id"] == "script-1"
@@ -64,7 +65,13 @@ async def test_a_scripted_conversation(emulator, make_sdk_client):
 
 async def test_an_error_event_then_a_reply_and_scoping_by_email(emulator, make_sdk_client):
     text = (SCENARIOS / "error-then-recover.json").read_text()
-    await emulator.control("POST", "/scenarios?email=scripted@example.com", data=text, expect=201)
+    await emulator.control(
+        "POST",
+        "/scenarios?email=scripted@example.com",
+        data=text,
+        headers={"Content-Type": "application/json"},
+        expect=201,
+    )
     scripted = make_sdk_client(emulator, "scripted@example.com")
     plain = make_sdk_client(emulator, "plain@example.com")
     await scripted.connect()
@@ -104,5 +111,9 @@ async def test_invalid_scenarios_are_refused_naming_the_field(emulator):
         ("turns: [{colour: red}]", "turns[0]"),
         ('{"turns": [], "hang_up": {"after_turns": 0}}', "hang_up.after_turns"),
     ):
-        error = (await emulator.control("POST", "/scenarios", data=body, expect=400))["error"]
+        media_type = "application/json" if body.startswith("{") else "application/yaml"
+        headers = {"Content-Type": media_type}
+        error = (
+            await emulator.control("POST", "/scenarios", data=body, headers=headers, expect=400)
+        )["error"]
         assert error["param"] == param, (body, error)
