@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from emulator.config import SETTINGS, Settings
+from emulator.control.app import PREFIX as CONTROL_PREFIX
 from emulator.control.app import control_app, record_request
 from emulator.control.inject import fault_middleware
 from emulator.demo.app import add_demo
@@ -27,8 +28,6 @@ from emulator.identity.users import USERS, UserDirectory
 from emulator.net import served_names
 from emulator.rtc.registry import SESSIONS, SessionRegistry
 from emulator.rtc.relay import RELAY, RelayService
-
-CONTROL_PREFIX = "/_emulator"
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
@@ -63,7 +62,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[RELAY] = RelayService(settings, clock)
     app[READINESS] = readiness = Readiness(*(["turn"] if settings.turn else []))
     readiness.expect("rtc", required=False)
-    app[SESSIONS].loader.on_loaded = lambda: readiness.mark_ready("rtc")
+    app[SESSIONS].loader.on_loaded.append(lambda: readiness.mark_ready("rtc"))
     app.add_routes(routes)
     app.add_routes(health.routes)
     app.add_subapp(CONTROL_PREFIX, control_app(app))

@@ -72,11 +72,14 @@ def _session_observer(
     return observe
 
 
+PREFIX = "/_emulator"  # where create_app() mounts the control plane
+
+
 def record_request(request: web.Request, response: web.StreamResponse, elapsed_ms: float) -> None:
     """The middleware's response hook: one journal entry per API request (control routes and
     the demo page's files are not journalled)."""
     path = request.path
-    if path.startswith("/_emulator/"):
+    if path.startswith(PREFIX + "/"):
         return
     control = request.app.get(CONTROL)
     if control is None:

@@ -94,16 +94,13 @@ def _load_in_background(server: EmulatorServer) -> None:
     lives as long as the process: it leaves the collector's sight, so full collections stay
     short, and tail latency with them."""
     loader = server.app[SESSIONS].loader
-    announce = loader.on_loaded
-
-    def loaded() -> None:
-        if announce is not None:
-            announce()
-        gc.collect()
-        gc.freeze()
-
-    loader.on_loaded = loaded
+    loader.on_loaded.append(_freeze_heap)
     loader.start_background()
+
+
+def _freeze_heap() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 class _signals_set:

@@ -24,8 +24,8 @@ class RtcLoader:
     def __init__(self) -> None:
         self._loading: asyncio.Future[object] | None = None
         self.loaded = False
-        # Told once the code is loaded (readiness reports it).
-        self.on_loaded: Callable[[], None] | None = None
+        # Told once the code is loaded (readiness reports it; the CLI freezes the heap).
+        self.on_loaded: list[Callable[[], None]] = []
 
     def start_background(self) -> None:
         """Begin loading in a worker thread (the CLI, right after it starts serving)."""
@@ -54,5 +54,5 @@ class RtcLoader:
 
     def _mark_loaded(self) -> None:
         self.loaded = True
-        if self.on_loaded is not None:
-            self.on_loaded()
+        for callback in self.on_loaded:
+            callback()
