@@ -42,6 +42,9 @@ class Settings:
     issuer: str = "orga-emulator"
     cors_origin: str = "*"
     max_body_bytes: int = 1 << 20
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_keepalive_timeout: float = 75.0
     log_level: str = "info"
     # Calls and the echo AI.
     echo_mode: str = "turn"
@@ -128,6 +131,26 @@ OPTION_LIST = (
     Option("issuer", "The tokens' iss claim."),
     Option("cors_origin", "Access-Control-Allow-Origin for browsers ('*' or an origin)."),
     Option("max_body_bytes", "Largest request body accepted (413 above).", int, metavar="BYTES"),
+    Option(
+        "http_header_timeout",
+        "Seconds a request's head may take to arrive, from the connection's opening or the "
+        "request's first byte; then the connection is closed (slow or silent clients).",
+        float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "http_body_timeout",
+        "Seconds a request's body may take to arrive after its head; then 408 and the "
+        "connection is closed.",
+        float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "http_keepalive_timeout",
+        "Seconds an idle keep-alive connection stays open between requests.",
+        float,
+        metavar="SECONDS",
+    ),
     Option("log_level", "Logging level.", choices=("debug", "info", "warning", "error")),
     Option(
         "echo_mode",

@@ -135,6 +135,24 @@ def body_too_large(limit: int) -> ApiError:
     return api_error(413, f"Request body is larger than {limit} bytes.", code="body_too_large")
 
 
+def malformed_request(status: int, reason: str, code: str = "malformed_request") -> ApiError:
+    """A request the HTTP parser refused (emulator/process/protocol.py): `reason` names what was
+    wrong and never quotes the request's bytes."""
+    return api_error(status, f"Malformed HTTP request: {reason}.", code=code)
+
+
+def expectation_failed() -> ApiError:
+    return api_error(
+        417, "Expect: only 100-continue is supported.", param="Expect", code="expectation_failed"
+    )
+
+
+def body_timeout(seconds: float) -> ApiError:
+    return api_error(
+        408, f"The request body did not arrive within {seconds:g} s.", code="body_timeout"
+    )
+
+
 def internal_error(request_id: str) -> ApiError:
     return api_error(
         500,

@@ -14,6 +14,7 @@ from emulator.app import create_app
 from emulator.config import ConfigError, Settings
 from emulator.identity.clock import Clock
 from emulator.net import ListenError, reachable_host
+from emulator.process.protocol import EmulatorRunner
 from emulator.rtc.relay import RELAY
 
 if TYPE_CHECKING:
@@ -37,8 +38,14 @@ class EmulatorServer:
             self.app = create_app(settings, clock=clock)
         except ConfigError as exc:
             raise StartupError(str(exc)) from None
-        self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+        self._runner = EmulatorRunner(
+            self.app,
+            header_timeout=settings.http_header_timeout,
+            body_timeout=settings.http_body_timeout,
+            keepalive_timeout=settings.http_keepalive_timeout,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
         )
         self.port: int | None = None
         self.tls: TlsMaterial | None = None
