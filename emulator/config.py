@@ -239,7 +239,8 @@ OPTION_LIST = (
     ),
     Option(
         "tls_dir",
-        "Where TLS mode keeps its CA (ca.pem, created once, reused) and server certificate. "
+        "Where TLS mode keeps its CA's certificate (ca.pem, reused while it covers the same names; "
+        "its key is never written) and the server certificate and key. "
         "Default: $XDG_DATA_HOME/orga-emulator/tls, i.e. ~/.local/share/orga-emulator/tls.",
         metavar="DIR",
     ),

@@ -2,9 +2,13 @@
 
 `@orga-ai/core` hard-codes `https://api.orga-ai.com/v1/realtime/calls`, so an app under test
 reaches the emulator only by mapping that name to it, and then the name needs a certificate the
-client accepts. The CA lives in a directory that survives restarts (created once, reused after),
-so a user trusts it once; the server certificate is issued afresh at every start, for
-`localhost`, `127.0.0.1`, `api.orga-ai.com` and any `--tls-name`.
+client accepts: the user trusts the emulator's CA. A trusted CA is a standing risk, so this one
+can sign for nothing but the emulator's own names (X.509 Name Constraints, critical), lives
+30 days, and its private key is never written anywhere: it signs the server certificate (for
+`localhost`, `127.0.0.1`, `api.orga-ai.com`, the announced address and any `--tls-name`) the
+moment it is made, and is gone. Both are kept in the TLS directory and reused by later starts
+while they cover the same names and have a day left; otherwise a new CA replaces them, which
+the user trusts again. The server's key is kept too, so an SPKI pin stays valid.
 
 Built on `cryptography` (already a dependency of aiortc), so TLS mode needs nothing extra.
 """
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -33,12 +38,13 @@ from emulator.net import ORGA_API_HOST, reachable_host
 
 DEFAULT_NAMES = ("localhost", "127.0.0.1", ORGA_API_HOST)
 CA_FILE = "ca.pem"
-CA_KEY_FILE = "ca-key.pem"
+# Where versions before the name-constrained CA kept its key: deleted on sight.
+LEGACY_CA_KEY_FILE = "ca-key.pem"
 CERT_FILE = "server.pem"
 KEY_FILE = "server-key.pem"
-CA_LIFETIME = datetime.timedelta(days=3650)
-# Under the 398 days browsers allow a leaf, though a local CA is exempt: no surprises either way.
-LEAF_LIFETIME = datetime.timedelta(days=397)
+CA_LIFETIME = datetime.timedelta(days=30)
+# A kept CA this close to its end is replaced at start, so a session never sees it expire.
+RENEW_BEFORE = datetime.timedelta(days=1)
 # A restart within this much of the leaf's start would still see a clock-skewed client reject it.
 BACKDATE = datetime.timedelta(hours=1)
 
@@ -63,6 +69,7 @@ class TlsMaterial:
     names: tuple[str, ...]
     spki_sha256: str  # base64 SHA-256 of the server certificate's public key (SPKI)
     context: ssl.SSLContext  # loaded already: the files may be reissued by another start
+    ca_expires: datetime.datetime | None = None  # the local CA's end; None with the user's own
 
 
 def prepare_tls(
@@ -71,7 +78,8 @@ def prepare_tls(
     cert: str | None = None,
     key: str | None = None,
 ) -> TlsMaterial:
-    """The user's certificate if given, else a fresh leaf from the (kept) local CA."""
+    """The user's certificate if given, else the local CA's: kept from an earlier start while
+    still good for these names, or issued now with a new CA."""
     if cert or key:
         if not (cert and key):
             raise TlsError("--tls-cert and --tls-key go together")
@@ -85,35 +93,36 @@ def prepare_tls(
     # Two emulators starting at once with one directory must agree on one CA, and each must
     # load the leaf it wrote: the whole step runs under a lock on the directory.
     with _locked(directory / ".lock"):
-        ca_cert, ca_key = load_or_create_ca(directory)
-        cert_path, key_path = directory / CERT_FILE, directory / KEY_FILE
-        # The server key is kept too, so the SPKI hash a browser was told to accept stays valid.
-        leaf_key = _load_key(key_path) or ec.generate_private_key(ec.SECP256R1())
-        leaf = issue_leaf(ca_cert, ca_key, names, leaf_key)
-        _write_private(key_path, _key_pem(leaf_key))
-        _write_atomically(
-            cert_path,
-            leaf.public_bytes(serialization.Encoding.PEM)
-            + ca_cert.public_bytes(serialization.Encoding.PEM),
-        )
+        cert_path, key_path, ca_path = (directory / f for f in (CERT_FILE, KEY_FILE, CA_FILE))
+        leaf_key = _load_key(key_path)
+        if leaf_key is None:
+            leaf_key = ec.generate_private_key(ec.SECP256R1())
+            _write_private(key_path, _key_pem(leaf_key))
+        chain = _kept_chain(directory, names, leaf_key)
+        if chain is None:
+            chain = issue_chain(names, leaf_key)
+            _write_atomically(ca_path, _cert_pem(chain[1]))
+            _write_atomically(cert_path, _cert_pem(chain[0]) + _cert_pem(chain[1]))
+        # An older version's CA key could sign for any name: it goes, with the CA it belonged to.
+        (directory / LEGACY_CA_KEY_FILE).unlink(missing_ok=True)
         context = _server_context(cert_path, key_path)
-    return TlsMaterial(cert_path, key_path, directory / CA_FILE, names, spki_sha256(leaf), context)
+    leaf, ca = chain
+    return TlsMaterial(
+        cert_path, key_path, ca_path, names, spki_sha256(leaf), context, ca.not_valid_after_utc
+    )
 
 
-def load_or_create_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    """The CA in `directory`, created on first use and reused after, so it is trusted once."""
-    ca_path, key_path = directory / CA_FILE, directory / CA_KEY_FILE
-    if ca_path.exists() and key_path.exists():
-        try:
-            ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
-            ca_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        except (OSError, ValueError) as exc:
-            raise TlsError(f"cannot read the CA in {directory}: {exc}") from None
-        if not isinstance(ca_key, ec.EllipticCurvePrivateKey) or _spki(ca_key) != _spki(ca_cert):
-            raise TlsError(f"{key_path} does not match {ca_path}")
-        if ca_cert.not_valid_after_utc > _now():
-            return ca_cert, ca_key
-    directory.mkdir(parents=True, exist_ok=True)
+def issue_chain(
+    names: Sequence[str], leaf_key: ec.EllipticCurvePrivateKey
+) -> tuple[x509.Certificate, x509.Certificate]:
+    """A new CA for `names` only and the server certificate it signs; the CA's key is dropped
+    here, so nothing can sign with it again."""
+    ca_cert, ca_key = new_ca(names)
+    return issue_leaf(ca_cert, ca_key, names, leaf_key), ca_cert
+
+
+def new_ca(names: Sequence[str]) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A CA that may sign for `names` only (critical Name Constraints), for CA_LIFETIME."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -145,12 +154,55 @@ def load_or_create_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCur
             ),
             critical=True,
         )
+        .add_extension(name_constraints(names), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(key_path, _key_pem(ca_key))
-    _write_atomically(ca_path, ca_cert.public_bytes(serialization.Encoding.PEM))
     return ca_cert, ca_key
+
+
+def name_constraints(names: Iterable[str]) -> x509.NameConstraints:
+    """Permitted subtrees: each DNS name (and its subdomains, as RFC 5280 reads a DNS subtree)
+    and each IP address alone. A certificate for any other name fails verification."""
+    subtrees: list[x509.GeneralName] = []
+    for name in dict.fromkeys(names):
+        try:
+            subtrees.append(x509.IPAddress(ipaddress.ip_network(name)))
+        except ValueError:
+            subtrees.append(x509.DNSName(name.removeprefix("*.")))  # a subtree has no wildcard
+    return x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None)
+
+
+def _kept_chain(
+    directory: Path, names: Sequence[str], leaf_key: ec.EllipticCurvePrivateKey
+) -> tuple[x509.Certificate, x509.Certificate] | None:
+    """The server certificate and CA of an earlier start, if still good for `names`."""
+    try:
+        leaf = x509.load_pem_x509_certificates((directory / CERT_FILE).read_bytes())[0]
+        ca = x509.load_pem_x509_certificate((directory / CA_FILE).read_bytes())
+        constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
+        leaf.verify_directly_issued_by(ca)
+    except (OSError, ValueError, IndexError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+        return None
+    deadline = _now() + RENEW_BEFORE
+    good = (
+        constraints.critical
+        and constraints.value.excluded_subtrees is None
+        and set(constraints.value.permitted_subtrees or ())
+        == set(name_constraints(names).permitted_subtrees or ())
+        and _names_of(leaf) == {str(_general_name(n).value) for n in names}
+        and _spki(leaf) == _spki(leaf_key)
+        and min(leaf.not_valid_after_utc, ca.not_valid_after_utc) > deadline
+    )
+    return (leaf, ca) if good else None
+
+
+def _names_of(cert: x509.Certificate) -> set[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return {str(v.value) for v in san}
 
 
 def issue_leaf(
@@ -175,7 +227,7 @@ def issue_leaf(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(min(now + LEAF_LIFETIME, ca_cert.not_valid_after_utc))
+        .not_valid_after(ca_cert.not_valid_after_utc)  # the CA's lifetime, no longer
         .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
@@ -195,8 +247,11 @@ def spki_sha256(cert: x509.Certificate) -> str:
 def client_hints(material: TlsMaterial, host: str, port: int) -> list[str]:
     """How to point Chromium and Node at the emulator: printed at startup."""
     lines = []
-    if material.ca_path:
-        lines.append(f"TLS CA: {material.ca_path} (trust it once; it is kept across restarts)")
+    if material.ca_path and material.ca_expires:
+        lines.append(
+            f"TLS CA: {material.ca_path} (signs only the names below; valid until "
+            f"{material.ca_expires:%Y-%m-%d}, reused by restarts with the same names until then)"
+        )
     lines += [
         f"TLS names: {', '.join(material.names)}",
         "Chromium: --host-resolver-rules="
@@ -263,6 +318,10 @@ def _spki(obj: x509.Certificate | ec.EllipticCurvePrivateKey) -> bytes:
     return public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+
+
+def _cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
