@@ -16,7 +16,7 @@ from emulator.control.app import PREFIX as CONTROL_PREFIX
 from emulator.control.app import control_app, record_request
 from emulator.control.inject import fault_middleware
 from emulator.demo.app import add_demo
-from emulator.http import health
+from emulator.http import health, openapi
 from emulator.http.guard import SERVED_NAMES
 from emulator.http.health import READINESS, Readiness
 from emulator.http.middleware import make_middlewares
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[SESSIONS].loader.on_loaded.append(lambda: readiness.mark_ready("rtc"))
     app.add_routes(routes)
     app.add_routes(health.routes)
+    app.add_routes(openapi.routes)
     app.add_subapp(CONTROL_PREFIX, control_app(app))
     add_demo(app)
     app.cleanup_ctx.append(_relay_ctx)
