@@ -82,6 +82,7 @@ class EmulatorRequestHandler(RequestHandler):
         self._body_timeout = body_timeout
         self._head_timer: asyncio.TimerHandle | None = None
         self._body: StreamReader | None = None  # the body being received, if any
+        self._body_timer: asyncio.TimerHandle | None = None
         self._bytes_in = 0
 
     # --- errors ---------------------------------------------------------------------------
@@ -98,7 +99,9 @@ class EmulatorRequestHandler(RequestHandler):
             raise ConnectionError("response already started, cannot send the error")
         if status >= 500:
             log.error("%d in a request from %s", status, _peer(self), exc_info=exc)
-            error = errors.api_error(status, "Internal error in the emulator; see its log.")
+            error = errors.api_error(
+                status, "Internal error in the emulator; see its log.", errors.SERVER_ERROR
+            )
         else:
             reason, code = describe(exc)
             log.info("%d protocol_error=%s from %s: %s", status, code, _peer(self), reason)
@@ -127,6 +130,9 @@ class EmulatorRequestHandler(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._cancel_head_timer()
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+        self._body = self._body_timer = None
         super().connection_lost(exc)
 
     def _receiving_body(self) -> bool:
@@ -158,10 +164,13 @@ class EmulatorRequestHandler(RequestHandler):
         self._body = payload
         if self._body_timeout <= 0:
             return
-        timer = self._loop.call_later(self._body_timeout, self._body_timed_out, payload)
-        payload.on_eof(timer.cancel)
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+        self._body_timer = self._loop.call_later(self._body_timeout, self._body_timed_out, payload)
+        payload.on_eof(self._body_timer.cancel)
 
     def _body_timed_out(self, payload: StreamReader) -> None:
+        self._body_timer = None
         if payload.is_eof() or payload.exception() is not None or self.transport is None:
             return
         log.info(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -263,3 +265,35 @@ def test_an_unreadable_certificate_stops_startup_with_a_message(tmp_path: Path) 
     )
     assert proc.returncode == 2
     assert "TLS: cannot read" in proc.stderr
+
+
+NODE_GET = """
+const https = require("https");
+const [port, servername] = process.argv.slice(1);
+https.get({host: "127.0.0.1", port, path: "/healthz", servername}, (res) => {
+  let body = "";
+  res.on("data", (chunk) => (body += chunk));
+  res.on("end", () => console.log(body));
+}).on("error", (err) => { console.error(err.code); process.exit(1); });
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_node_trusts_the_name_constrained_ca_for_the_emulators_names(
+    emulator_process, tmp_path: Path
+) -> None:
+    """Node (the SDK backends' runtime, with its own OpenSSL) checks the Name Constraints."""
+    emu = emulator_process("--tls", "--tls-dir", str(tmp_path / "tls"), "--turn-port", "0")
+    port = emu.base_url.rsplit(":", 1)[1]
+    env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(tmp_path / "tls" / CA_FILE)}
+    for servername in ("localhost", ORGA_API_HOST):
+        node = subprocess.run(
+            ["node", "-e", NODE_GET, port, servername],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+        )
+        assert node.returncode == 0, node.stderr
+        assert json.loads(node.stdout) == {"status": "ok"}
