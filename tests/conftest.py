@@ -18,10 +18,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from emulator.app import create_app
 from emulator.config import Settings
 from emulator.identity.clock import Clock
+from emulator.process.protocol import EmulatorRunner
 from emulator.testing.client import OrgaClient
 from emulator.testing.process import EmulatorProcess, start_emulator
 from tests.kit.local import LocalEmulator
@@ -45,6 +47,25 @@ def emulator_process() -> Iterator[Callable[..., EmulatorProcess]]:
         process.kill()
 
 
+class EmulatorTestServer(TestServer):
+    """aiohttp's test server, serving through the emulator's own runner (its protocol-error
+    answers and timeouts), as the CLI does."""
+
+    def __init__(self, app: web.Application, settings: Settings) -> None:
+        super().__init__(app)
+        self._settings = settings
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        s = self._settings
+        kwargs.setdefault("keepalive_timeout", s.http_keepalive_timeout)
+        return EmulatorRunner(
+            self.app,
+            header_timeout=s.http_header_timeout,
+            body_timeout=s.http_body_timeout,
+            **kwargs,
+        )
+
+
 @pytest.fixture
 def make_emulator(aiohttp_client: Any) -> Callable[..., Awaitable[LocalEmulator]]:
     """`await make_emulator(**settings)` (turn=False unless given), or with a whole Settings;
@@ -64,7 +85,7 @@ def make_emulator(aiohttp_client: Any) -> Callable[..., Awaitable[LocalEmulator]
         app = create_app(settings, clock=clock)
         if app_setup is not None:
             app_setup(app)
-        return LocalEmulator(await aiohttp_client(app), settings)
+        return LocalEmulator(await aiohttp_client(EmulatorTestServer(app, settings)), settings)
 
     return make
 
