@@ -223,6 +223,7 @@ def test_mutated_offers_get_200_or_a_4xx_envelope_and_leave_nothing(emulator):
         max_examples=150,
         deadline=None,
         derandomize=True,
+        database=None,
         suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
     )
     @given(sdp=mutated_offer())
