@@ -67,6 +67,12 @@ def check_offer_sdp(
         # aiortc makes DTLS parameters from a=setup alone, with no fingerprint in them.
         if section.dtls is None or not section.dtls.fingerprints:
             raise ParamError(param, f"The {section.kind} section has no DTLS fingerprint.")
+    # aiortc carries a BUNDLE group on the transport of its first mid, which must exist.
+    for group in parsed.group:
+        mids = [m.rtp.muxId for m in parsed.media]
+        if group.semantic == "BUNDLE" and group.items and group.items[0] not in mids:
+            first = ice.shown(str(group.items[0]))
+            raise ParamError(param, f"a=group:BUNDLE starts with {first}, no section's mid.")
     return parsed
 
 
@@ -86,47 +92,39 @@ def sections(sdp: str) -> tuple[list[str], list[list[str]]]:
 
 def check_lines(session: Sequence[str], media: Sequence[Sequence[str]]) -> None:
     """ValueError, naming the line, for the first attribute the emulator refuses."""
-    count = 0
     for line in session:
         check_line(line)
-    session_ice = {a for a in ICE_LENGTHS if any(x.startswith(f"a={a}:") for x in session)}
-    session_fingerprint = any(x.startswith("a=fingerprint:") for x in session)
-    mids: set[str] = set()
-    applications = 0
-    for lines in media:
-        if not MEDIA_LINE.fullmatch(lines[0]):
-            raise ValueError(
-                f"The m= line {ice.shown(lines[0][2:])} is not 'media port proto fmt'."
-            )
-        kind = lines[0][2:].split(" ", 1)[0]
-        for line in lines:
-            check_line(line)
-        count += sum(1 for line in lines if line.startswith("a=candidate:"))
-        present = session_ice | {
-            a for a in ICE_LENGTHS if any(x.startswith(f"a={a}:") for x in lines)
-        }
-        if present != set(ICE_LENGTHS):
-            raise ValueError(f"The {kind} section has no ICE credentials.")
-        if not session_fingerprint and not any(x.startswith("a=fingerprint:") for x in lines):
-            raise ValueError(f"The {kind} section has no DTLS fingerprint.")
-        section_mids = [x[6:] for x in lines if x.startswith("a=mid:")]
-        if len(section_mids) != 1:
-            raise ValueError(f"The {kind} section needs exactly one a=mid (RFC 8843).")
-        if section_mids[0] in mids:
-            raise ValueError(f"The a=mid {ice.shown(section_mids[0])} is used twice.")
-        mids.add(section_mids[0])
-        applications += kind == "application"
-    for line in session:
-        if line.startswith("a=group:BUNDLE"):
-            unknown = [mid for mid in line[len("a=group:BUNDLE") :].split() if mid not in mids]
-            if unknown:
-                raise ValueError(f"a=group:BUNDLE names {ice.shown(unknown[0])}, no section's mid.")
-    if applications > 1:
+    inherited = {a for a in (*ICE_LENGTHS, "fingerprint") if has(session, a)}
+    mids = [check_section(lines, inherited) for lines in media]
+    repeated = next((mid for i, mid in enumerate(mids) if mid in mids[:i]), None)
+    if repeated is not None:
+        raise ValueError(f"The a=mid {ice.shown(repeated)} is used twice.")
+    if sum(lines[0].startswith("m=application ") for lines in media) > 1:
         raise ValueError("The offer has more than one m=application section; one carries them all.")
-    try:
-        ice.check_count(count)
-    except CandidateError as exc:
-        raise ValueError(str(exc)) from None
+    ice.check_count(sum(line.startswith("a=candidate:") for lines in media for line in lines))
+
+
+def check_section(lines: Sequence[str], inherited: set[str]) -> str:
+    """One media section's lines, with the attributes the session level gives every section;
+    returns its mid."""
+    if not MEDIA_LINE.fullmatch(lines[0]):
+        raise ValueError(f"The m= line {ice.shown(lines[0][2:])} is not 'media port proto fmt'.")
+    kind = lines[0][2:].split(" ", 1)[0]
+    for line in lines:
+        check_line(line)
+    present = inherited | {a for a in (*ICE_LENGTHS, "fingerprint") if has(lines, a)}
+    if not present.issuperset(ICE_LENGTHS):
+        raise ValueError(f"The {kind} section has no ICE credentials.")
+    if "fingerprint" not in present:
+        raise ValueError(f"The {kind} section has no DTLS fingerprint.")
+    mids = [line[6:] for line in lines if line.startswith("a=mid:")]
+    if len(mids) != 1:
+        raise ValueError(f"The {kind} section needs exactly one a=mid (RFC 8843).")
+    return mids[0]
+
+
+def has(lines: Sequence[str], attribute: str) -> bool:
+    return any(line.startswith(f"a={attribute}:") for line in lines)
 
 
 def check_line(line: str) -> None:
