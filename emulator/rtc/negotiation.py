@@ -139,7 +139,7 @@ async def close_peer(pc: RTCPeerConnection) -> None:
         transports = {t.receiver.transport for t in pc.getTransceivers()}
         if pc.sctp is not None:
             transports.add(pc.sctp.transport)
-        for dtls in transports:
+        for dtls in transports - {None}:
             with suppress(Exception):
                 await dtls.stop()
             with suppress(Exception):

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
 
+from emulator.ai.params import ParamError
+from emulator.rtc import negotiation
 from emulator.rtc.candidates import MAX_CANDIDATES
+from emulator.rtc.media import AssistantAudioTrack, MediaCounters
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -231,3 +235,19 @@ async def test_an_offer_of_loopback_private_and_public_candidates_is_answered(em
     assert status == 200, body
     await sdk_client.apply_answer(body)
     await sdk_client.connected()
+
+
+async def test_a_peer_aiortc_could_not_set_up_still_closes_every_transport(sdk_client):
+    # Past the checks of sdp.py (straight to the negotiation): aiortc half-applies an offer
+    # without a=mid, and its own close() then raises before it stops the transports, whose
+    # sockets would stay open (plain pc.close() leaves the ICE transport "new").
+    sdp = drop("a=mid:0")((await sdk_client.offer())["sdp"])
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    with pytest.raises(ParamError):
+        await negotiation.receive_offer(pc, AssistantAudioTrack(MediaCounters()), sdp)
+    await negotiation.close_peer(pc)
+    transports = {t.receiver.transport for t in pc.getTransceivers()} | {pc.sctp.transport}
+    transports.discard(None)  # the data channel's, which aiortc already dropped
+    assert transports
+    # The ICE transports hold the sockets (a DTLS transport that never started stays "new").
+    assert {d.transport.state for d in transports} == {"closed"}
