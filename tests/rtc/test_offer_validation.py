@@ -239,8 +239,8 @@ async def test_an_offer_of_loopback_private_and_public_candidates_is_answered(em
 
 async def test_a_peer_aiortc_could_not_set_up_still_closes_every_transport(sdk_client):
     # Past the checks of sdp.py (straight to the negotiation): aiortc half-applies an offer
-    # without a=mid, and its own close() then raises before it stops the transports, whose
-    # sockets would stay open (plain pc.close() leaves the ICE transport "new").
+    # without a=mid, and its own close() then raises before it stops the transports (plain
+    # pc.close() leaves the ICE transport "new": not stopped, whatever it had gathered).
     sdp = drop("a=mid:0")((await sdk_client.offer())["sdp"])
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     with pytest.raises(ParamError):
@@ -249,5 +249,5 @@ async def test_a_peer_aiortc_could_not_set_up_still_closes_every_transport(sdk_c
     transports = {t.receiver.transport for t in pc.getTransceivers()} | {pc.sctp.transport}
     transports.discard(None)  # the data channel's, which aiortc already dropped
     assert transports
-    # The ICE transports hold the sockets (a DTLS transport that never started stays "new").
+    # The ICE transports would hold the sockets (a DTLS transport never started stays "new").
     assert {d.transport.state for d in transports} == {"closed"}
