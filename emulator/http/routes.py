@@ -43,7 +43,7 @@ async def create_call(request: web.Request) -> web.Response:
     call = parse_call_request(await read_json(request))
     await app[SESSIONS].loader.ready()  # aiortc parses the offer (loaded after startup)
     try:
-        check_offer_sdp(call.offer_sdp)
+        check_offer_sdp(call.offer_sdp, candidates=call.candidates)
         session = await app[SESSIONS].start_call(call, claims, app[LEDGER])
     except ParamError as exc:
         raise errors.invalid_value(exc.param, exc.message) from None

@@ -1,8 +1,14 @@
 """Answering an SDP offer with an aiortc peer: the AI's audio first, Opus only, the offer's
-candidates, then the answer with our host candidates."""
+candidates (those the peer may contact: candidates.py), then the answer with our host candidates.
+
+Whatever aiortc raises on the way, from the offer to setLocalDescription, is a ParamError on
+`offer.sdp`: an offer it cannot answer is the client's error (400), never the emulator's (500).
+"""
 
 from __future__ import annotations
 
+import logging
+from contextlib import suppress
 from typing import Any
 
 from aiortc import (
@@ -16,7 +22,10 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from emulator.ai.params import ParamError
+from emulator.rtc import candidates as ice
 from emulator.rtc.aiortc_hooks import HostCandidates
+
+log = logging.getLogger(__name__)
 
 
 def opus_only() -> list[RTCRtpCodecCapability]:
@@ -50,11 +59,11 @@ async def receive_offer(
     audio.setCodecPreferences(opus_only())
     try:
         offer = SessionDescription.parse(offer_sdp)
-        await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        await pc.setRemoteDescription(RTCSessionDescription(remote_sdp(offer_sdp), "offer"))
         await add_body_candidates(pc, offer, candidates)
         answer = await pc.createAnswer()
     except Exception as exc:  # aiortc raises assorted types for offers it cannot answer
-        raise ParamError("offer.sdp", f"The offer cannot be answered: {exc}") from None
+        raise unanswerable(exc) from None
     return offer, answer
 
 
@@ -62,10 +71,26 @@ async def send_answer(
     pc: RTCPeerConnection, answer: RTCSessionDescription, host_candidates: HostCandidates | None
 ) -> str:
     """Gather and apply the answer (after the receivers are tapped); returns its SDP."""
-    if host_candidates is not None:  # --rtc-ports / --advertised-ip
-        host_candidates.apply(pc)
-    await pc.setLocalDescription(answer)
+    try:
+        if host_candidates is not None:  # --rtc-ports / --advertised-ip
+            host_candidates.apply(pc)
+        # aiortc checks the answer against the offer only here: duplicate or missing mids, two
+        # data sections, end here ("Media sections in answer do not match offer").
+        await pc.setLocalDescription(answer)
+    except Exception as exc:
+        raise unanswerable(exc) from None
     return pc.localDescription.sdp
+
+
+def unanswerable(exc: Exception) -> ParamError:
+    reason = str(exc) or type(exc).__name__  # some of aiortc's checks are bare asserts
+    return ParamError("offer.sdp", f"The offer cannot be answered: {reason}")
+
+
+def remote_sdp(offer_sdp: str) -> str:
+    """The offer as the peer is given it: without its mDNS candidates (candidates.for_peer)."""
+    lines, changed = ice.for_peer(offer_sdp.splitlines())
+    return "\r\n".join(lines) + "\r\n" if changed else offer_sdp
 
 
 async def add_body_candidates(
@@ -88,6 +113,8 @@ async def add_body_candidates(
         mid, index = entry.get("sdpMid"), entry.get("sdpMLineIndex")
         if not isinstance(line, str) or not line or {str(mid), str(index)}.isdisjoint(wanted):
             continue
+        if ice.is_mdns(line):
+            continue  # never resolved: the client's checks make it peer-reflexive
         candidate = candidate_from_sdp(line.removeprefix("a=").removeprefix("candidate:"))
         candidate.sdpMid = mid
         candidate.sdpMLineIndex = index
@@ -95,3 +122,26 @@ async def add_body_candidates(
         added += 1
     if added:
         await pc.addIceCandidate(None)  # the offer is non-trickle: that was all
+    # With none added (mDNS only), ICE waits for the client's checks until --ice-timeout.
+
+
+async def close_peer(pc: RTCPeerConnection) -> None:
+    """Close `pc`, even one aiortc left half-negotiated.
+
+    aiortc stops its transports last, after the senders, receivers and SCTP; on a peer whose
+    offer it could not apply one of those may raise first (checked against aiortc 1.16), and
+    the transports, with any sockets they gathered, would never be stopped. They are stopped
+    here then, each on its own, and the log has one warning instead of a traceback.
+    """
+    try:
+        await pc.close()
+    except Exception as exc:
+        log.warning("aiortc failed to close a peer (%s); stopping its transports", exc)
+        transports = {t.receiver.transport for t in pc.getTransceivers()}
+        if pc.sctp is not None:
+            transports.add(pc.sctp.transport)
+        for dtls in transports - {None}:
+            with suppress(Exception):
+                await dtls.stop()
+            with suppress(Exception):
+                await dtls.transport.stop()

@@ -268,7 +268,7 @@ class RealtimeSession:
         if self._supervisor is not None and self._supervisor is not asyncio.current_task():
             self._supervisor.cancel()
         try:
-            await self.pc.close()
+            await negotiation.close_peer(self.pc)
         except Exception:
             log.exception("closing the peer of %s", self.conversation_id)
         finally:
