@@ -24,7 +24,10 @@ async def make_turn_server(
     servers: list[TurnServer] = []
 
     async def make(**overrides: object) -> TurnServer:
-        config = TurnConfig(**{"port": 0, "secret": SECRET, **overrides})  # type: ignore[arg-type]
+        # The tests' peers live on loopback, which the default policy refuses: admit it (the
+        # server's own port stays refused). test_peer_policy.py tests the default itself.
+        defaults = {"port": 0, "secret": SECRET, "allow_peers": ["127.0.0.0/8"]}
+        config = TurnConfig(**{**defaults, **overrides})  # type: ignore[arg-type]
         server = TurnServer(config, clock=turn_clock)
         await server.start()
         servers.append(server)

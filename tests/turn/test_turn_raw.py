@@ -175,7 +175,8 @@ async def test_allocate_response(turn_server, turn_clock, make_turn_client, prot
 
 async def test_allocate_lifetime_is_clamped(turn_server, turn_clock, make_turn_client):
     for requested, granted in ((30, 600), (1200, 1200), (100000, 3600)):
-        session = await new_session(turn_server, turn_clock, make_turn_client)
+        # Credentials that outlive every lifetime (an allocation never outlives them).
+        session = await new_session(turn_server, turn_clock, make_turn_client, ttl=7200)
         response = await allocate(session, (LIFETIME, struct.pack("!I", requested)))
         assert response.attributes["LIFETIME"] == granted
 
