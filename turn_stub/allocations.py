@@ -85,6 +85,10 @@ class AllocationTable:
     def __len__(self) -> int:
         return len(self.by_key) + len(self._pending)
 
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether this client 5-tuple has an allocation, made or on its way."""
+        return key in self.by_key or key in self._pending
+
     # Allocate (RFC 8656 section 7.2)
 
     def is_retransmission(self, message: stun.Message, link: ClientLink) -> bool:
