@@ -189,7 +189,7 @@ class AllocationTable:
         loop = asyncio.get_running_loop()
         try:
             relay, _ = await loop.create_datagram_endpoint(
-                lambda: RelayProtocol(allocation, self._refused), sock=sock
+                lambda: RelayProtocol(allocation), sock=sock
             )
         except BaseException:
             sock.close()
