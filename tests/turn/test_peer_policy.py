@@ -31,7 +31,7 @@ from tests.turn.raw import (
     send_indication,
     tid,
 )
-from tests.turn.test_turn_uclient import coturn_peer, run_uclient  # noqa: F401 (a fixture)
+from tests.turn.uclient import run_uclient
 from turn_stub.cli import build_parser, config_from_args
 
 STANDALONE: dict[str, object] = {"allow_peers": []}  # the default policy, nothing admitted
@@ -159,7 +159,7 @@ def test_allow_peer_from_the_environment():
 
 
 @pytest.mark.slow
-async def test_uclient_cannot_reach_a_loopback_peer(make_turn_server, coturn_peer):  # noqa: F811
+async def test_uclient_cannot_reach_a_loopback_peer(make_turn_server, coturn_peer):
     server = await make_turn_server(**STANDALONE)
     code, output = await run_uclient(server, coturn_peer, "-c")
     assert "error 403 (Forbidden)" in output, output
