@@ -9,8 +9,11 @@ must receive nothing, and a server answering a relayed Binding request would be 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 from aioice import stun
@@ -19,8 +22,10 @@ from aioice.ice import get_host_addresses
 from emulator.config import Settings
 from emulator.rtc.relay import RELAY
 from tests.api.helpers import bearer, mint
+from tests.kit.paths import ROOT
 from tests.turn.raw import (
     BINDING_REQUEST,
+    SECRET,
     TIMEOUT,
     Session,
     allocate,
@@ -167,6 +172,35 @@ async def test_uclient_cannot_reach_a_loopback_peer(make_turn_server, coturn_pee
     admitted = await make_turn_server(allow_peers=[coturn_peer.address[0]])
     code, output = await run_uclient(admitted, coturn_peer, "-c")
     assert code == 0 and "error 403" not in output, output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("allow", [None, "10.0.0.0/8, 127.0.0.1"], ids=["default", "allowed"])
+async def test_orga_turn_stub_reads_allow_peer_from_its_environment(coturn_peer, allow):
+    """As compose runs it: the `turn` service is given its peers in ORGA_TURN_STUB_ALLOW_PEER."""
+    env = {**os.environ, "ORGA_TURN_STUB_SECRET": SECRET}
+    if allow is not None:
+        env["ORGA_TURN_STUB_ALLOW_PEER"] = allow
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "turn_stub", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        port = int(line.split("udp 127.0.0.1:")[1].split()[0])
+        server = SimpleNamespace(udp_address=("127.0.0.1", port))
+        code, output = await run_uclient(server, coturn_peer, "-c")
+        if allow is None:
+            assert "error 403 (Forbidden)" in output, output
+        else:
+            assert code == 0 and "error 403" not in output, output
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 10) == 0
 
 
 # The emulator's embedded relay
