@@ -82,6 +82,9 @@ def start_turn_stub(core: int, allocations: int) -> Server:
             *[sys.executable, "-m", "turn_stub"],
             *["--port", "0", "--secret", SECRET, "--realm", REALM],
             *["--max-allocations", str(allocations), "--max-allocations-per-user", "100"],
+            # The peers are on loopback, which turn_stub refuses by default (as coturn does,
+            # hence coturn's --allow-loopback-peers below).
+            *["--allow-peer", "127.0.0.0/8"],
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

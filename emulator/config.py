@@ -17,6 +17,7 @@ from aiohttp import web
 
 from emulator import __version__
 from turn_stub.options import Option, OptionTable
+from turn_stub.policy import peer_rule
 
 ENV_PREFIX = "ORGA_EMULATOR_"
 DEV_API_KEY = "sk_orga_ai_emulator_dev_key"
@@ -65,6 +66,7 @@ class Settings:
     turn_host: str | None = None
     turn_realm: str = "orga-emulator"
     turn_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    turn_allow_peers: tuple[str, ...] = ()
     # TLS mode (emulator/process/tls.py) and the demo page's helper (emulator/demo/).
     tls: bool = False
     tls_dir: str | None = None
@@ -231,6 +233,15 @@ OPTION_LIST = (
     ),
     Option("turn_realm", "TURN realm."),
     Option("turn_secret", "TURN REST shared secret. Default: random per process."),
+    Option(
+        "turn_allow_peers",
+        "A peer the built-in TURN server may relay to besides the emulator's own WebRTC peers "
+        "(its host addresses, on --rtc-ports if set): ADDR[/PREFIX][:PORT[-PORT]].",
+        peer_rule,
+        flag="--turn-allow-peer",
+        repeatable=True,
+        metavar="RULE",
+    ),
     Option(
         "tls",
         "Serve HTTPS with a certificate from the emulator's local CA (for localhost, 127.0.0.1, "

@@ -30,8 +30,11 @@ class Allocation:
     client_address: Address
     username: str
     user: str
+    key_id: str | None  # the API key the username names (quota per key), if any
     relayed_address: Address  # as advertised in XOR-RELAYED-ADDRESS
+    # Never past credentials_expire_at: an allocation ends with its credentials.
     expires_at: float
+    credentials_expire_at: float
     send_to_client: Callable[[bytes], None]
     stream: bool  # TCP: ChannelData to the client is padded to 4 bytes
     transaction_id: bytes  # of the Allocate request, to answer its retransmissions
@@ -41,9 +44,12 @@ class Allocation:
     permissions: dict[str, float] = field(default_factory=dict)
     channels: dict[int, Channel] = field(default_factory=dict)
     channel_by_peer: dict[Address, int] = field(default_factory=dict)
+    # The timer that ends it on time (allocations.py arms it); set once it has ended.
+    timer: asyncio.TimerHandle | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     def refresh(self, expires_at: float) -> None:
-        self.expires_at = expires_at
+        self.expires_at = min(expires_at, self.credentials_expire_at)
 
     def install_permission(self, peer_ip: str, expires_at: float) -> None:
         self.permissions[peer_ip] = expires_at
@@ -76,8 +82,12 @@ class Allocation:
         return False
 
     def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.relay is not None:
             self.relay.close()
+        self.ended.set()
         self.permissions.clear()
         self.channels.clear()
         self.channel_by_peer.clear()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 from collections.abc import Callable, Coroutine, Hashable
@@ -19,6 +20,7 @@ from . import stun
 from .allocation import Address, Allocation
 from .auth import Credentials
 from .policy import PeerPolicy
+from .quota import Quota
 from .transport import (
     ClientLink,
     RelayProtocol,
@@ -34,6 +36,10 @@ CHANNEL_MIN = 0x4000
 # RFC 8656 narrows the range to 0x4FFF; RFC 5766 clients may use up to 0x7FFF.
 CHANNEL_MAX = 0x7FFF
 RESERVATION_LIFETIME = 30  # seconds a reserved port (EVEN-PORT R bit) is held
+# A timer that fires a little early (the loop's clock is not the server's) re-arms, at least
+# this far ahead, so a frozen test clock just short of an expiry cannot spin the loop.
+MIN_TIMER = 0.05
+_LOGGED_DENIALS = 1024  # refused peers remembered so that each is logged once
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
@@ -57,15 +63,13 @@ class AllocationTable:
         self,
         *,
         lifetimes: Lifetimes,
-        max_allocations: int,
-        max_per_user: int,
+        quota: Quota,
         policy: PeerPolicy,
         clock: Callable[[], float],
         spawn: Spawn,
     ) -> None:
         self.lifetimes = lifetimes
-        self.max_allocations = max_allocations
-        self.max_per_user = max_per_user
+        self.quota = quota
         self.policy = policy
         self.relay_address = "127.0.0.1"  # where relayed sockets bind; set when the server starts
         self.advertised_address = "127.0.0.1"  # what XOR-RELAYED-ADDRESS says
@@ -73,13 +77,17 @@ class AllocationTable:
         self.by_key: dict[Hashable, Allocation] = {}
         # Allocations whose relayed socket is being set up.
         self._pending: dict[Hashable, Allocation] = {}
-        self._per_user: dict[str, int] = {}
         self._reservations: dict[bytes, Reservation] = {}
         self._clock = clock
         self._spawn = spawn
+        self._logged: set[tuple[str, Address]] = set()
 
     def __len__(self) -> int:
         return len(self.by_key) + len(self._pending)
+
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether this client 5-tuple has an allocation, made or on its way."""
+        return key in self.by_key or key in self._pending
 
     # Allocate (RFC 8656 section 7.2)
 
@@ -113,9 +121,9 @@ class AllocationTable:
             return msg.error(400, key)
         if family is not None and family != stun.IPV4:
             return msg.error(440, key)
-        if len(self) >= self.max_allocations:
-            return msg.error(486, key)
-        if self._per_user.get(cred.user, 0) >= self.max_per_user:
+        refusal = self.quota.refusal(len(self), cred.user, cred.key_id)
+        if refusal is not None:
+            logger.info("486 to %s: %s", link.address, refusal)
             return msg.error(486, key)
         reserved: socket.socket | None = None
         if token is not None:
@@ -145,12 +153,13 @@ class AllocationTable:
         reserved: socket.socket | None,
     ) -> None:
         now = self._clock()
-        lifetime = self._lifetime(message)
+        # Never past the credentials' expiry: a token's relay ends with the token.
+        expires_at = min(now + self._lifetime(message), cred.expiry)
         relayed = (self.advertised_address, sock.getsockname()[1])
         attributes: list[tuple[str, Any]] = [
             ("XOR-RELAYED-ADDRESS", relayed),
             ("XOR-MAPPED-ADDRESS", link.address),
-            ("LIFETIME", lifetime),
+            ("LIFETIME", _seconds_left(expires_at, now)),
         ]
         if reserved is not None:
             new_token = os.urandom(8)
@@ -161,15 +170,17 @@ class AllocationTable:
             client_address=link.address,
             username=cred.username,
             user=cred.user,
+            key_id=cred.key_id,
             relayed_address=relayed,
-            expires_at=now + lifetime,
+            expires_at=expires_at,
+            credentials_expire_at=cred.expiry,
             send_to_client=link.send,
             stream=link.stream,
             transaction_id=message.transaction_id,
             response=msg.success(cred.key, *attributes).encode(message),
         )
         self._pending[link.key] = allocation
-        self._per_user[cred.user] = self._per_user.get(cred.user, 0) + 1
+        self.quota.add(cred.user, cred.key_id)
         self._spawn(self._open_relay(allocation, sock, link))
 
     async def _open_relay(
@@ -190,7 +201,8 @@ class AllocationTable:
         allocation.relay = relay
         self.by_key[allocation.key] = allocation
         if isinstance(link, TcpConnection):
-            link.allocation = allocation
+            link.allocated(allocation)
+        self._arm(allocation)
         logger.info(
             "allocation %s for %s (%s)", allocation.relayed_address, link.address, allocation.user
         )
@@ -217,8 +229,10 @@ class AllocationTable:
             lifetime = 0
         else:
             # No LIFETIME (as Chrome sends it) means the default.
-            lifetime = self._lifetime(message)
-            allocation.refresh(self._clock() + lifetime)
+            now = self._clock()
+            allocation.refresh(now + self._lifetime(message))
+            lifetime = _seconds_left(allocation.expires_at, now)
+            self._arm(allocation)
         return msg.success(cred.key, ("LIFETIME", lifetime))
 
     # CreatePermission (RFC 8656 section 10)
@@ -234,7 +248,7 @@ class AllocationTable:
             return msg.error(400, cred.key)
         # All or nothing: one refused peer refuses the request.
         for peer in peers:
-            code = self.check_peer(peer)
+            code = self.check_peer(peer, cred.user)
             if code:
                 return msg.error(code, cred.key)
         expires_at = self._clock() + self.lifetimes.permission
@@ -252,7 +266,7 @@ class AllocationTable:
         peer = message.attributes.get("XOR-PEER-ADDRESS")
         if number is None or peer is None or not CHANNEL_MIN <= number <= CHANNEL_MAX:
             return msg.error(400, cred.key)
-        code = self.check_peer(peer)
+        code = self.check_peer(peer, cred.user)
         if code:
             return msg.error(code, cred.key)
         if not allocation.can_bind(number, peer):
@@ -272,6 +286,9 @@ class AllocationTable:
         data = message.attributes.get("DATA")
         if peer is None or data is None or peer[0] not in allocation.permissions:
             return
+        # Permissions are per IP address, the policy is per port too.
+        if self._refused(peer, allocation.user):
+            return
         allocation.relay.sendto(data, (peer[0], peer[1]))
 
     # The table's own upkeep
@@ -285,13 +302,50 @@ class AllocationTable:
             return msg.error(441, cred.key)
         return allocation
 
-    def check_peer(self, peer: Address) -> int:
+    def check_peer(self, peer: Address, user: str) -> int:
         """0 if the peer is acceptable, else the error code to refuse it with."""
-        if not self.policy.permits(peer[0]):
-            return 403
+        if self._refused(peer, user):
+            return 403  # Forbidden (RFC 8656 sections 10.2 and 12.2)
         if ":" in peer[0]:
             return 443  # relayed addresses are IPv4
         return 0
+
+    def _refused(self, peer: Address, user: str) -> bool:
+        """True if the policy refuses the peer; logged once per user and peer."""
+        reason = self.policy.refusal((peer[0], peer[1]))
+        if reason is None:
+            return False
+        if (user, peer) not in self._logged:
+            if len(self._logged) >= _LOGGED_DENIALS:
+                self._logged.clear()
+            self._logged.add((user, peer))
+            logger.warning("refused to relay to %s:%d for %s: %s", peer[0], peer[1], user, reason)
+        return True
+
+    # Expiry: a timer per allocation, on the server's clock
+
+    def _arm(self, allocation: Allocation) -> None:
+        if allocation.timer is not None:
+            allocation.timer.cancel()
+        delay = max(allocation.expires_at - self._clock(), MIN_TIMER)
+        loop = asyncio.get_running_loop()
+        allocation.timer = loop.call_later(delay, self._due, allocation)
+
+    def _due(self, allocation: Allocation) -> None:
+        allocation.timer = None
+        if self.by_key.get(allocation.key) is not allocation:
+            return
+        if self._clock() >= allocation.expires_at:
+            self.end(allocation)
+        else:
+            self._arm(allocation)  # refreshed meanwhile, or the timer fired a little early
+
+    def end(self, allocation: Allocation) -> None:
+        """An allocation's lifetime (or its credentials) ran out: over TCP, the connection too."""
+        logger.info("allocation %s expired", allocation.relayed_address)
+        self.delete(allocation)
+        if isinstance(allocation.key, TcpConnection):
+            allocation.key.close()
 
     def connection_lost(self, connection: TcpConnection) -> None:
         # A TCP allocation lives as long as its connection (RFC 8656 section 3.1).
@@ -304,8 +358,7 @@ class AllocationTable:
         now = self._clock()
         for allocation in list(self.by_key.values()):
             if allocation.expire(now):
-                logger.info("allocation %s expired", allocation.relayed_address)
-                self.delete(allocation)
+                self.end(allocation)
         for token in [t for t, r in self._reservations.items() if now >= r.expires_at]:
             self._reservations.pop(token).sock.close()
 
@@ -327,10 +380,11 @@ class AllocationTable:
             del self._pending[allocation.key]
         else:
             return
-        remaining = self._per_user.get(allocation.user, 1) - 1
-        if remaining > 0:
-            self._per_user[allocation.user] = remaining
-        else:
-            self._per_user.pop(allocation.user, None)
+        self.quota.remove(allocation.user, allocation.key_id)
         if isinstance(allocation.key, TcpConnection):
-            allocation.key.allocation = None
+            allocation.key.allocation_ended()
+
+
+def _seconds_left(expires_at: float, now: float) -> int:
+    """LIFETIME for an expiry: whole seconds, rounded up so that a live allocation never says 0."""
+    return max(1, math.ceil(expires_at - now))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from . import message as msg
 from . import stun
-from .credentials import long_term_key, parse_rest_username, rest_password
+from .credentials import long_term_key, parse_username, rest_password
 from .nonce import NonceIssuer
 
 
@@ -17,7 +17,9 @@ from .nonce import NonceIssuer
 class Credentials:
     username: str
     user: str
-    key: bytes
+    key: bytes  # the MESSAGE-INTEGRITY key
+    expiry: int  # when the credentials stop working (the username's expiry, server clock)
+    key_id: str | None = None  # the API key the username names, for the quota per key
 
 
 class Authenticator:
@@ -36,18 +38,18 @@ class Authenticator:
         if username is None or realm is None or nonce is None:
             return msg.error(400)
         try:
-            expiry, user = parse_rest_username(username)
+            parsed = parse_username(username)
         except ValueError:
             return self.challenge(401, client_ip)
         key = long_term_key(username, realm, rest_password(self._secret, username))
         if realm != self.realm or not message.check_message_integrity(key):
             return self.challenge(401, client_ip)
-        if expiry < self._clock():
+        if parsed.expiry < self._clock():
             # The credentials outlived the token they were issued with.
             return self.challenge(401, client_ip)
         if not self._nonces.is_valid(nonce, client_ip):
             return self.challenge(438, client_ip)
-        return Credentials(username, user, key)
+        return Credentials(username, parsed.user, key, parsed.expiry, parsed.key_id)
 
     def challenge(self, code: int, client_ip: str) -> msg.Reply:
         """An unsigned error with a fresh nonce: try again with (new) credentials."""

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .options import Option, OptionTable
+from .policy import peer_rule
 from .server import TurnConfig, TurnServer
 
 ENV_PREFIX = "ORGA_TURN_STUB_"
@@ -47,19 +48,37 @@ OPTIONS = OptionTable(
         Option("max_allocations", "Allocations in total.", int),
         Option("max_allocations_per_user", "Allocations per user.", int),
         Option(
+            "max_allocations_per_key",
+            "Allocations per API key, for usernames that name one (`<expiry>:<user>:key=<id>`).",
+            int,
+        ),
+        Option(
             "allow_peers",
-            "CIDR peers may be relayed to, over the default policy.",
+            "Peers that may be relayed to, over the default policy (which refuses loopback, "
+            "link-local, multicast and this server's own ports): ADDR[/PREFIX][:PORT[-PORT]]. "
+            "A rule naming a port admits this server's own port too.",
+            peer_rule,
             flag="--allow-peer",
             repeatable=True,
-            metavar="CIDR",
+            metavar="RULE",
         ),
         Option(
             "deny_peers",
-            "CIDR peers may not be relayed to, over the default policy.",
+            "Peers that may not be relayed to: ADDR[/PREFIX][:PORT[-PORT]]; the most specific "
+            "rule wins, deny on a tie.",
+            peer_rule,
             flag="--deny-peer",
             repeatable=True,
-            metavar="CIDR",
+            metavar="RULE",
         ),
+        Option(
+            "tcp_idle_timeout",
+            "Seconds a TCP connection may stay open without an allocation.",
+            float,
+            metavar="SECONDS",
+        ),
+        Option("max_tcp_connections", "TCP connections in total.", int),
+        Option("max_tcp_connections_per_address", "TCP connections per client address.", int),
         Option("log_level", "Logging level.", _log_level, default="WARNING", metavar="LEVEL"),
     ),
 )

@@ -26,6 +26,7 @@ from .allocations import AllocationTable, Lifetimes
 from .auth import Authenticator, Credentials
 from .nonce import NonceIssuer
 from .policy import PeerPolicy, interface_addresses, is_wildcard, unwrap
+from .quota import Quota
 from .transport import ClientLink, TcpConnection, UdpServerProtocol
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,15 @@ class TurnConfig:
     nonce_lifetime: int = 3600
     max_allocations: int = 1000
     max_allocations_per_user: int = 50
+    max_allocations_per_key: int = 200  # of credentials that name their API key
+    # Peer rules, ADDR[/PREFIX][:PORT[-PORT]] (policy.py). only_peers makes the policy closed:
+    # nothing else is relayed to (the emulator's embedded relay: its own WebRTC peers).
     allow_peers: list[str] = field(default_factory=list)
     deny_peers: list[str] = field(default_factory=list)
+    only_peers: list[str] | None = None
+    tcp_idle_timeout: float = 10.0  # seconds a TCP connection may stay open without allocating
+    max_tcp_connections: int = 1000
+    max_tcp_connections_per_address: int = 64
     sweep_interval: float = 1.0  # seconds between expiry sweeps
 
 
@@ -75,13 +83,17 @@ class TurnServer:
                 config.permission_lifetime,
                 config.channel_lifetime,
             ),
-            max_allocations=config.max_allocations,
-            max_per_user=config.max_allocations_per_user,
-            policy=PeerPolicy(config.allow_peers, config.deny_peers),
+            quota=Quota(
+                config.max_allocations,
+                config.max_allocations_per_user,
+                config.max_allocations_per_key,
+            ),
+            policy=PeerPolicy(config.allow_peers, config.deny_peers, only=config.only_peers),
             clock=clock,
             spawn=self._spawn,
         )
         self._connections: set[TcpConnection] = set()
+        self._per_address: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._udp_transport: asyncio.DatagramTransport | None = None
         self._tcp_server: asyncio.Server | None = None
@@ -104,13 +116,20 @@ class TurnServer:
     def allocation_count(self) -> int:
         return len(self.allocations)
 
+    @property
+    def tcp_idle_timeout(self) -> float:
+        return self.config.tcp_idle_timeout
+
+    @property
+    def tcp_connection_count(self) -> int:
+        return len(self._connections)
+
     # Lifecycle
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         config, table = self.config, self.allocations
         local = interface_addresses()
-        table.policy = PeerPolicy(config.allow_peers, config.deny_peers, local)
         table.relay_address = config.relay_address or config.host
         if config.relay_address is None and is_wildcard(config.host):
             table.relay_address = _first_public_ipv4(local)
@@ -118,6 +137,16 @@ class TurnServer:
         if unwrap(table.relay_address).version != 4:
             raise ValueError("relayed addresses are IPv4 only: set relay_address")
         udp_sock, tcp_sock = _bind_listeners(config.host, config.port)
+        port = udp_sock.getsockname()[1]
+        # No TURN inside TURN: the listening port, on every address it is reached by.
+        own = [(config.host, port), (table.advertised_address, port)]
+        table.policy = PeerPolicy(
+            config.allow_peers,
+            config.deny_peers,
+            only=config.only_peers,
+            own_ports=own,
+            local_addresses=local,
+        )
         self._udp_transport, _ = await loop.create_datagram_endpoint(
             lambda: UdpServerProtocol(self), sock=udp_sock
         )
@@ -171,11 +200,27 @@ class TurnServer:
 
     # TCP connections
 
-    def connection_made(self, connection: TcpConnection) -> None:
+    def connection_made(self, connection: TcpConnection) -> bool:
+        """Count a new connection; False (it is aborted) past a limit, in total or per address."""
+        config, source = self.config, connection.address[0]
+        held = self._per_address.get(source, 0)
+        if len(self._connections) >= config.max_tcp_connections:
+            logger.debug("refused TCP from %s: %d connections", source, len(self._connections))
+            return False
+        if held >= config.max_tcp_connections_per_address:
+            logger.debug("refused TCP from %s: %d connections from it", source, held)
+            return False
         self._connections.add(connection)
+        self._per_address[source] = held + 1
+        return True
 
     def connection_lost(self, connection: TcpConnection) -> None:
-        self._connections.discard(connection)
+        if connection in self._connections:
+            self._connections.discard(connection)
+            source = connection.address[0]
+            held = self._per_address.pop(source, 1) - 1
+            if held > 0:
+                self._per_address[source] = held
         self.allocations.connection_lost(connection)
 
     # STUN dispatch

@@ -28,9 +28,12 @@ class StunHandler(Protocol):
     @property
     def allocations_by_key(self) -> dict[Hashable, Allocation]: ...
 
+    @property
+    def tcp_idle_timeout(self) -> float: ...
+
     def handle_stun(self, data: bytes, link: ClientLink) -> None: ...
 
-    def connection_made(self, connection: TcpConnection) -> None: ...
+    def connection_made(self, connection: TcpConnection) -> bool: ...
 
     def connection_lost(self, connection: TcpConnection) -> None: ...
 
@@ -118,7 +121,9 @@ class UdpServerProtocol(asyncio.DatagramProtocol):
 class TcpConnection(asyncio.Protocol):
     """One TURN-over-TCP client: STUN and ChannelData frames on a stream (RFC 8656 12.5).
 
-    The connection is the 5-tuple, so it is its own key; losing it frees its allocation.
+    The connection is the 5-tuple, so it is its own key; losing it frees its allocation. A
+    connection without an allocation is closed after the server's tcp_idle_timeout: one that
+    sends nothing, or never allocates, holds no socket for long.
     """
 
     stream = True
@@ -130,14 +135,48 @@ class TcpConnection(asyncio.Protocol):
         self.address: Address = ("", 0)
         self.transport: asyncio.Transport | None = None
         self.allocation: Allocation | None = None
+        self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.address = transport.get_extra_info("peername")
-        self._server.connection_made(self)
+        if not self._server.connection_made(self):
+            transport.abort()  # type: ignore[attr-defined]  # over a connection limit
+            return
+        self._arm_idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_idle()
         self._server.connection_lost(self)
+
+    def allocated(self, allocation: Allocation) -> None:
+        self.allocation = allocation
+        self._cancel_idle()
+
+    def allocation_ended(self) -> None:
+        self.allocation = None
+        if self.transport is not None and not self.transport.is_closing():
+            self._arm_idle()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _arm_idle(self) -> None:
+        self._cancel_idle()
+        loop = asyncio.get_running_loop()
+        self._idle = loop.call_later(self._server.tcp_idle_timeout, self._idle_timeout)
+
+    def _cancel_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _idle_timeout(self) -> None:
+        self._idle = None
+        if self.allocation is None and self.transport is not None:
+            logger.info("closing TCP connection from %s: no allocation in time", self.address)
+            self.transport.abort()
 
     def send(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -183,6 +222,8 @@ class RelayProtocol(asyncio.DatagramProtocol):
         self._allocation = allocation
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        # Only the IP is checked here, on the hot path: a refused address never gets a
+        # permission, and what the policy refuses by port is never sent to (allocations.py).
         allocation = self._allocation
         if addr[0] not in allocation.permissions:
             return  # no permission: drop (RFC 8656 section 11.3)

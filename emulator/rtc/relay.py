@@ -2,7 +2,12 @@
 with it) or an external one (compose), and the ICE servers list that points at it.
 
 TURN credentials follow the TURN REST scheme and expire with the token (`exp`), so a client can
-reach the relay exactly as long as its token lives.
+reach the relay exactly as long as its token lives; the username names the token's API key
+(`<exp>:<sub>:key=<api_key_id>`), for turn_stub's quota per key.
+
+The embedded relay reaches only the emulator's own WebRTC peers, which is what a relay-only call
+needs: the host addresses aioice gathers (and --advertised-ip), on --rtc-ports when set. Loopback
+services, the TURN port itself and other hosts are refused; --turn-allow-peer adds peers.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def ice_servers(host: str, port: int, secret: str, claims: dict[str, Any]) -> list[dict[str, Any]]:
     """STUN first, then TURN with UDP before TCP: aiortc uses only the first TURN URL it sees."""
-    username = rest_username(int(claims["exp"]), claims["sub"])
+    username = rest_username(int(claims["exp"]), claims["sub"], claims.get("api_key_id"))
     return [
         {"urls": [f"stun:{host}:{port}"]},
         {
@@ -67,10 +72,15 @@ class RelayService:
         from turn_stub.server import TurnConfig, TurnServer
 
         s = self._settings
-        server = TurnServer(
-            TurnConfig(host=s.host, port=s.turn_port, realm=s.turn_realm, secret=s.turn_secret),
-            clock=self._clock,
+        config = TurnConfig(
+            host=s.host,
+            port=s.turn_port,
+            realm=s.turn_realm,
+            secret=s.turn_secret,
+            allow_peers=list(s.turn_allow_peers),
+            only_peers=rtc_peers(s.rtc_ports, s.advertised_ip),
         )
+        server = TurnServer(config, clock=self._clock)
         server.fault_hook = self.fault_hook
         try:
             await server.start()
@@ -86,6 +96,18 @@ class RelayService:
         if self.server is not None:
             await self.server.close()
             self.server = None
+
+
+def rtc_peers(rtc_ports: str | None, advertised_ip: str | None) -> list[str]:
+    """Peer rules for the emulator's own WebRTC peers: where aioice gathers host candidates."""
+    from aioice.ice import get_host_addresses
+
+    addresses = get_host_addresses(use_ipv4=True, use_ipv6=True)
+    if advertised_ip:
+        addresses.append(advertised_ip)
+    if not rtc_ports:
+        return addresses
+    return [f"[{a}]:{rtc_ports}" if ":" in a else f"{a}:{rtc_ports}" for a in addresses]
 
 
 RELAY = web.AppKey("relay", RelayService)

@@ -1,4 +1,5 @@
-"""Fixtures for the turn_stub tests: servers on free ports with a manual clock, a UDP echo peer."""
+"""Fixtures for the turn_stub tests: servers on free ports with a manual clock, a UDP echo peer,
+coturn's turnutils_peer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from tests.kit.tools import require_program
 from tests.turn.raw import SECRET, ManualClock, RawClient
+from tests.turn.uclient import Probe, UclientPeer, free_port_pair
 from turn_stub.server import TurnConfig, TurnServer
 
 
@@ -24,7 +27,10 @@ async def make_turn_server(
     servers: list[TurnServer] = []
 
     async def make(**overrides: object) -> TurnServer:
-        config = TurnConfig(**{"port": 0, "secret": SECRET, **overrides})  # type: ignore[arg-type]
+        # The tests' peers live on loopback, which the default policy refuses: admit it (the
+        # server's own port stays refused). test_peer_policy.py tests the default itself.
+        defaults = {"port": 0, "secret": SECRET, "allow_peers": ["127.0.0.0/8"]}
+        config = TurnConfig(**{**defaults, **overrides})  # type: ignore[arg-type]
         server = TurnServer(config, clock=turn_clock)
         await server.start()
         servers.append(server)
@@ -97,3 +103,35 @@ async def make_turn_client() -> AsyncIterator[Callable[..., Awaitable[RawClient]
         client.close()
     for client in clients:
         await asyncio.wait_for(client.closed.wait(), 5)
+
+
+@pytest.fixture
+async def coturn_peer() -> AsyncIterator[UclientPeer]:
+    """coturn's turnutils_peer, an echo on two ports, up once it has echoed a probe."""
+    program = require_program("turnutils_peer")  # coturn's, like turnutils_uclient
+    port = free_port_pair()
+    process = await asyncio.create_subprocess_exec(
+        program,
+        "-L",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    loop = asyncio.get_running_loop()
+    transport, probe = await loop.create_datagram_endpoint(Probe, remote_addr=("127.0.0.1", port))
+    try:
+        for _ in range(50):
+            transport.sendto(b"probe")
+            try:
+                await asyncio.wait_for(probe.echoed.wait(), 0.1)
+                break
+            except TimeoutError:
+                continue
+        assert probe.echoed.is_set(), "turnutils_peer did not start"
+        yield UclientPeer(("127.0.0.1", port))
+    finally:
+        transport.close()
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 10)

@@ -14,6 +14,7 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aioice import stun
@@ -49,6 +50,7 @@ RESERVATION_TOKEN = 0x0022
 FINGERPRINT = 0x8028
 
 UDP = struct.pack("!B3x", 17)
+Attr = tuple[int, bytes]
 
 
 class ManualClock:
@@ -261,6 +263,29 @@ async def allocate(session: Session, *extra: tuple[int, bytes]) -> stun.Message:
     assert response.message_class == stun.Class.RESPONSE, response
     assert response.check_message_integrity(session.key)
     return response
+
+
+async def permit(session: Session, *peers: tuple[str, int]) -> stun.Message:
+    """CreatePermission for these peers."""
+    transaction_id = tid()
+    attributes = [(XOR_PEER_ADDRESS, xor_peer(peer, transaction_id)) for peer in peers]
+    return await session.call(CREATE_PERMISSION_REQUEST, attributes, transaction_id)
+
+
+async def bind(session: Session, number: int, peer: tuple[str, int]) -> stun.Message:
+    """ChannelBind of `number` to `peer`."""
+    transaction_id = tid()
+    attributes = [
+        (CHANNEL_NUMBER, struct.pack("!HH", number, 0)),
+        (XOR_PEER_ADDRESS, xor_peer(peer, transaction_id)),
+    ]
+    return await session.call(CHANNEL_BIND_REQUEST, attributes, transaction_id)
+
+
+def send_indication(peer: tuple[str, int], payload: bytes, extra: Sequence[Attr] = ()) -> bytes:
+    transaction_id = tid()
+    attributes = [(XOR_PEER_ADDRESS, xor_peer(peer, transaction_id)), (DATA, payload), *extra]
+    return encode(SEND_INDICATION, transaction_id, attributes, fingerprint=False)
 
 
 def interface_ipv4() -> str:

@@ -15,7 +15,6 @@ from tests.turn.raw import (
     CHANNEL_BIND_REQUEST,
     CHANNEL_NUMBER,
     CREATE_PERMISSION_REQUEST,
-    DATA,
     DONT_FRAGMENT,
     EVEN_PORT,
     LIFETIME,
@@ -25,16 +24,18 @@ from tests.turn.raw import (
     REQUESTED_ADDRESS_FAMILY,
     REQUESTED_TRANSPORT,
     RESERVATION_TOKEN,
-    SEND_INDICATION,
     TIMEOUT,
     UDP,
     USERNAME,
     Session,
     allocate,
+    bind,
     channel_data,
     encode,
     has_valid_fingerprint,
+    permit,
     rest_credentials,
+    send_indication,
     tid,
     xor_peer,
 )
@@ -175,7 +176,8 @@ async def test_allocate_response(turn_server, turn_clock, make_turn_client, prot
 
 async def test_allocate_lifetime_is_clamped(turn_server, turn_clock, make_turn_client):
     for requested, granted in ((30, 600), (1200, 1200), (100000, 3600)):
-        session = await new_session(turn_server, turn_clock, make_turn_client)
+        # Credentials that outlive every lifetime (an allocation never outlives them).
+        session = await new_session(turn_server, turn_clock, make_turn_client, ttl=7200)
         response = await allocate(session, (LIFETIME, struct.pack("!I", requested)))
         assert response.attributes["LIFETIME"] == granted
 
@@ -326,18 +328,6 @@ async def test_allocation_expires_without_refresh(turn_server, turn_clock, make_
 # CreatePermission, Send and Data indications
 
 
-async def permit(session: Session, *peers: tuple[str, int]) -> stun.Message:
-    transaction_id = tid()
-    attributes = [(0x0012, xor_peer(peer, transaction_id)) for peer in peers]
-    return await session.call(CREATE_PERMISSION_REQUEST, attributes, transaction_id)
-
-
-def send_indication(peer: tuple[str, int], payload: bytes, extra=()) -> bytes:
-    transaction_id = tid()
-    attributes = [(0x0012, xor_peer(peer, transaction_id)), (DATA, payload), *extra]
-    return encode(SEND_INDICATION, transaction_id, attributes, fingerprint=False)
-
-
 @pytest.mark.parametrize("protocol", ["udp", "tcp"])
 async def test_send_and_data_indications(
     turn_server, turn_clock, make_turn_client, make_peer, protocol
@@ -412,15 +402,6 @@ async def test_permission_expires(turn_server, turn_clock, make_turn_client, ech
 
 
 # ChannelBind and ChannelData
-
-
-async def bind(session: Session, number: int, peer: tuple[str, int]) -> stun.Message:
-    transaction_id = tid()
-    attributes = [
-        (CHANNEL_NUMBER, struct.pack("!HH", number, 0)),
-        (0x0012, xor_peer(peer, transaction_id)),
-    ]
-    return await session.call(CHANNEL_BIND_REQUEST, attributes, transaction_id)
 
 
 @pytest.mark.parametrize("number", [0x3FFF, 0x8000, 0xFFFF, 0x0000])
