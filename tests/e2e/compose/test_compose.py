@@ -4,10 +4,10 @@ test_engine.py runs them in a real one).
 The checks catch what breaks silently: every service's command is a real CLI invocation behind
 the secret wrapper, its environment variables are ones the CLI reads, published ports and
 healthchecks agree with the configuration whatever ports are chosen, and the services share a
-network namespace and a secret volume. Then it starts both services exactly as compose would
-(same command, same environment, one network namespace as network_mode gives them), waits for
-their healthchecks, and makes a real TURN allocation with the credentials the emulator hands
-out: the generated secret really is shared.
+network namespace (turn's) and a secret volume. Then it starts both services exactly as compose
+would (same command, same environment, one network namespace as network_mode gives them),
+waits for their healthchecks, and makes a real TURN allocation with the credentials the
+emulator hands out: the generated secret really is shared.
 """
 
 from __future__ import annotations
@@ -119,10 +119,10 @@ def test_ports_and_healthchecks_agree_with_the_configuration(compose, environ):
     low, high = map(int, rtc_ports.split("-"))
     rtc = {(p, "udp") for p in range(low, high + 1)}
     turn_port = int(turn_env["ORGA_TURN_STUB_PORT"])
-    # One network namespace: the turn service's ports are published on the emulator's.
-    assert turn["network_mode"] == "service:emulator" and "ports" not in turn
+    # One network namespace, turn's: the emulator's ports are published on the turn service.
+    assert emulator["network_mode"] == "service:turn" and "ports" not in emulator
     assert (
-        _published(emulator, environ)
+        _published(turn, environ)
         == {
             (int(emu_env["ORGA_EMULATOR_PORT"]), "tcp"),
             (turn_port, "udp"),
@@ -137,7 +137,7 @@ def test_ports_and_healthchecks_agree_with_the_configuration(compose, environ):
     assert turn_env["ORGA_TURN_STUB_ALLOW_PEER"] == f"127.0.0.1:{rtc_ports}"
     if environ:
         assert (turn_port, rtc_ports) == (13478, PORT_OVERRIDES["ORGA_RTC_PORTS"])
-    assert turn["depends_on"] == {"emulator": {"condition": "service_healthy"}}
+    assert emulator["depends_on"] == {"turn": {"condition": "service_healthy"}}
     for service in (emulator, turn):
         test = service["healthcheck"]["test"]
         assert test[0] == "CMD" and test[1:3] == ["python", "-m"]
@@ -249,7 +249,7 @@ def test_the_stack_starts_as_compose_would_and_the_secret_is_shared(compose, tmp
             "ORGA_TURN_SECRET_DIR": str(secret_dir),
         }
         envs = {}
-        for name in ("emulator", "turn"):  # the order depends_on imposes
+        for name in ("turn", "emulator"):  # the order depends_on imposes
             service = compose["services"][name]
             envs[name] = {**base_env, **service_env(service)}
             _, secret_var, program, *args = service["command"]

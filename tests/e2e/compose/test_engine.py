@@ -219,7 +219,7 @@ def test_the_stack_refuses_a_known_or_short_secret(stack: Stack, secret, says):
     try:
         result = project.run("up", "-d", timeout=120, check=False)
         assert result.returncode != 0
-        (cid,) = project.containers().values()  # turn never started: it waits for a healthy one
+        (cid,) = project.containers().values()  # the emulator waits for a healthy turn
         state = ComposeProject.inspect(cid)["State"]
         assert state["ExitCode"] == 78, state
         assert says in docker("logs", cid).stderr
