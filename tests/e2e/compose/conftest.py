@@ -20,7 +20,6 @@ from tests.e2e.compose.engine import (
     docker,
     ensure_stand_in_base,
     free_ports,
-    free_tcp_port,
 )
 from tests.kit.paths import ROOT
 
@@ -57,13 +56,12 @@ def stand_in_base(docker_engine) -> float:
 
 
 def stack_ports() -> dict[str, str]:
-    """Host ports no other test or run is using: compose publishes them 1:1."""
-    turn_port = free_ports(1, tcp=True)[0]
-    low, high = free_ports(RTC_PORT_COUNT)
+    """Host ports no other test or run is using, in one block: compose publishes them 1:1."""
+    low, _ = free_ports(RTC_PORT_COUNT + 2, tcp=True)
     return {
-        "ORGA_HTTP_PORT": str(free_tcp_port()),
-        "ORGA_TURN_PORT": str(turn_port),
-        "ORGA_RTC_PORTS": f"{low}-{high}",
+        "ORGA_HTTP_PORT": str(low),
+        "ORGA_TURN_PORT": str(low + 1),
+        "ORGA_RTC_PORTS": f"{low + 2}-{low + 1 + RTC_PORT_COUNT}",
     }
 
 

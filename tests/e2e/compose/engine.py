@@ -120,12 +120,6 @@ def ensure_stand_in_base() -> float:
     return time.monotonic() - started
 
 
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("0.0.0.0", 0))
-        return sock.getsockname()[1]
-
-
 def _udp_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
@@ -144,12 +138,20 @@ def _tcp_free(port: int) -> bool:
     return True
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_ports(count: int, tcp: bool = False) -> tuple[int, int]:
-    """A run of `count` consecutive ports free for UDP (and TCP): a range other tests' emulators
-    (ephemeral ports) and other runs of this suite are unlikely to take meanwhile."""
+    """A run of `count` consecutive ports free for UDP (and TCP), below the ephemeral range, so
+    that other tests' emulators (which bind port 0) cannot take one before Docker does."""
+    low_limit, high_limit = 20000, _ephemeral_low() - count
     rng = uuid.uuid4().int
     for attempt in range(200):
-        low = 42000 + (rng + attempt * 97) % 16000
+        low = low_limit + (rng + attempt * 97) % (high_limit - low_limit)
         ports = range(low, low + count)
         if all(_udp_free(p) and (not tcp or _tcp_free(p)) for p in ports):
             return low, low + count - 1

@@ -98,6 +98,18 @@ def _request(method: str, url: str, token: str, body: Any = None) -> Any:
         return json.load(resp)
 
 
+def _selected_pair(browser: Browser, timeout: float = 5) -> dict[str, Any]:
+    """The page's selected candidate pair once it has succeeded (evaluate awaits the stats'
+    promise; waitForFunction may hand back the promise itself)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pair = browser.evaluate("relay.stats()")["pair"]
+        if pair and pair["state"] == "succeeded":
+            return pair
+        assert time.monotonic() < deadline, pair
+        time.sleep(0.1)
+
+
 def test_a_relay_only_call_from_chromium(stack: Stack):
     base = stack.base_url
     secret = _request(
@@ -121,9 +133,7 @@ def test_a_relay_only_call_from_chromium(stack: Stack):
         )
         browser.evaluate(f"relay.answer({json.dumps(call['answer']['sdp'])})")
         browser.wait_for("relay.pc.connectionState === 'connected'", timeout=15)
-        pair = browser.wait_for(
-            "relay.stats().then(s => s.pair && s.pair.state === 'succeeded' && s.pair)", timeout=5
-        )
+        pair = _selected_pair(browser)
         assert pair["local"]["candidateType"] == "relay", pair
         assert pair["local"]["url"] == turn["urls"][0], pair
         # The fake mic's words go up through the relay; the AI's reply and voice come back.
