@@ -267,8 +267,10 @@ def test_the_stack_starts_as_compose_would_and_the_secret_is_shared(compose, tmp
         assert result.returncode == 0, result.stderr + (tmp_path / "turn.log").read_text()
         assert result.stdout.startswith("relayed")
     finally:
-        for proc in processes:
-            proc.terminate()
-        for proc in processes:
-            assert proc.wait(10) == 0
-        ns.delete()
+        try:
+            for proc in processes:
+                proc.terminate()
+            codes = [proc.wait(10) for proc in processes]
+        finally:
+            ns.delete()  # even when a process failed
+    assert codes == [0] * len(processes)
