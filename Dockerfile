@@ -10,7 +10,11 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY emulator ./emulator
 COPY turn_stub ./turn_stub
-RUN pip install ".[fast]" && useradd --create-home --uid 10001 orga
+COPY deploy/compose/turn-secret.sh /usr/local/bin/orga-turn-secret
+# The secret directory is created owned by orga, so the named volume docker-compose.yml mounts
+# there starts owned by orga too (Docker copies a new volume's ownership from the image).
+RUN pip install ".[fast]" && useradd --create-home --uid 10001 orga \
+    && install -d -o orga -g orga -m 700 /var/lib/orga-emulator/secret
 
 USER orga
 

@@ -2,7 +2,8 @@
 # Sets up everything the test suite needs on a fresh Debian machine, then runs it.
 #   bash tests/run.sh [pytest args...]
 # Installs only what is missing: the Debian packages of the real clients the tests drive
-# (coturn's turnutils_uclient, chromium, firefox-esr, node, curl, iproute2), a virtualenv in .venv
+# (coturn's turnutils_uclient, chromium, firefox-esr, node, curl, iproute2, and for the compose
+# suite Debian's Docker engine, docker-compose and debootstrap), a virtualenv in .venv
 # with the project and its test extras, the Python SDK orga-ai from the current SDK sources, and
 # the published Orga SDKs from tests/js/package-lock.json. Then ruff, mypy, a wheel built and
 # smoke-tested from a clean venv, and pytest. Installing starts no service and changes no
@@ -26,6 +27,9 @@ quietly() {  # quietly NAME CMD...: run CMD, show its output (kept in NAME.log) 
 
 step "Debian packages"
 packages=(coturn chromium firefox-esr iproute2 curl)
+# tests/e2e/compose: dockerd (started by the suite itself, never as a service), compose v1, and
+# debootstrap for the stand-in python:3.11-slim base image (tests/e2e/compose/stand_in_base.sh).
+packages+=(docker.io docker-compose debootstrap)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for pkg in "${packages[@]}"; do
@@ -51,8 +55,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   quietly apt apt_install "${missing[@]}" || status=$?
   [ -n "$own_policy" ] && $SUDO rm -f "$policy"
   [ "$status" = 0 ] || exit "$status"
-  if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null 2>&1; then
-    $SUDO systemctl disable --now coturn >/dev/null 2>&1 || true  # we only want its clients
+  # We want coturn's clients, not its service; and an engine the compose suite starts itself.
+  units=()
+  [[ " ${missing[*]} " == *" coturn "* ]] && units+=(coturn)
+  [[ " ${missing[*]} " == *" docker.io "* ]] && units+=(docker.socket docker containerd)
+  if [ ${#units[@]} -gt 0 ] && command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl disable --now "${units[@]}" >/dev/null 2>&1 || true
   fi
   if [ -n "$browser" ]; then
     $SUDO update-alternatives --set x-www-browser "$browser" >/dev/null 2>&1 || true

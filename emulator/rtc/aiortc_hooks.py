@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -132,9 +131,13 @@ async def _gather_host_candidates(
     with the port taken from `ports` and the candidate's address replaced by `advertised_ip`."""
     loop = asyncio.get_running_loop()
     candidates = []
+    if advertised_ip:
+        # One advertised IPv4 address stands for every IPv4 interface, so one socket bound to
+        # all of them: behind a 1:1 NAT the traffic for it may arrive on any, e.g. on a
+        # container's interface from published ports and on its loopback from a TURN server
+        # sharing its network namespace (docker-compose.yml).
+        addresses = ["0.0.0.0"]
     for address in addresses:
-        if advertised_ip and ipaddress.ip_address(address).version != 4:
-            continue  # one advertised IPv4 address stands for the IPv4 interfaces only
         bound = None
         for port in ports.ports() if ports else [0]:
             try:

@@ -1,11 +1,13 @@
-"""docker-compose.yml and the Dockerfile, checked without a Docker engine.
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine (the fast tier;
+test_engine.py runs them in a real one).
 
-No engine runs here, so the test checks what breaks silently: every service's command is a real
-CLI invocation, its environment variables are ones the CLI reads, published ports and
-healthchecks agree with the configuration. Then it starts both services exactly as compose would
-(same command, same environment) inside a network namespace of its own, where their fixed ports
-are free, waits for their healthchecks, and makes a real TURN allocation with the credentials the
-emulator hands out: the shared secret really is shared.
+The checks catch what breaks silently: every service's command is a real CLI invocation behind
+the secret wrapper, its environment variables are ones the CLI reads, published ports and
+healthchecks agree with the configuration whatever ports are chosen, and the services share a
+network namespace (turn's) and a secret volume. Then it starts both services exactly as compose
+would (same command, same environment, one network namespace as network_mode gives them),
+waits for their healthchecks, and makes a real TURN allocation with the credentials the
+emulator hands out: the generated secret really is shared.
 """
 
 from __future__ import annotations
@@ -36,9 +38,21 @@ PARSERS = {
     "orga-emulator": (lambda env: emulator_parser(), {o.env_var for o in EMULATOR_OPTIONS}),
     "orga-turn-stub": (lambda env: turn_parser(), {o.env_var for o in TURN_OPTIONS}),
 }
+SECRET_VARS = {
+    "orga-emulator": "ORGA_EMULATOR_TURN_SECRET",
+    "orga-turn-stub": "ORGA_TURN_STUB_SECRET",
+}
 HEALTHCHECK_MODULES = {
     "orga-emulator": "emulator.process.healthcheck",
     "orga-turn-stub": "turn_stub.healthcheck",
+}
+WRAPPER = "orga-turn-secret"  # SECRET_WRAPPER, copied into the image by the Dockerfile
+SECRET_WRAPPER = ROOT / "deploy" / "compose" / "turn-secret.sh"
+SECRET_DIR = "/var/lib/orga-emulator/secret"  # the wrapper's default
+PORT_OVERRIDES = {
+    "ORGA_HTTP_PORT": "18787",
+    "ORGA_TURN_PORT": "13478",
+    "ORGA_RTC_PORTS": "45000-45019",
 }
 
 
@@ -57,28 +71,39 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def service_env(service: dict) -> dict[str, str]:
-    return {k: interpolate(str(v), {}) for k, v in (service.get("environment") or {}).items()}
+def service_env(service: dict, environ: dict[str, str] | None = None) -> dict[str, str]:
+    values = (service.get("environment") or {}).items()
+    return {k: interpolate(str(v), environ or {}) for k, v in values}
+
+
+def program_of(service: dict) -> tuple[str, list[str]]:
+    """The CLI program a service runs behind the secret wrapper, and its arguments."""
+    wrapper, secret_var, program, *args = service["command"]
+    assert wrapper == WRAPPER
+    assert secret_var == SECRET_VARS[program]
+    return program, args
 
 
 def test_every_command_is_a_real_invocation_with_known_variables(compose):
     assert set(compose["services"]) == {"emulator", "turn"}
     for name, service in compose["services"].items():
-        program, *args = service["command"]
+        program, args = program_of(service)
         assert program in PARSERS, f"{name}: unknown program {program}"
         make_parser, known_vars = PARSERS[program]
         env = service_env(service)
         make_parser(env).parse_args(args)  # exits (fails the test) on a bad flag
-        unknown = set(env) - known_vars
+        unknown = set(env) - known_vars - {"ORGA_TURN_SECRET"}  # the wrapper reads that one
         assert not unknown, f"{name}: variables the CLI does not read: {unknown}"
+        assert SECRET_VARS[program] not in env, f"{name}: the secret comes from the wrapper"
+        assert env["ORGA_TURN_SECRET"] == "", f"{name}: no default secret in the file"
         assert shutil.which(program, path=str(BIN)), f"{program} is not an installed console script"
 
 
-def _published(service: dict) -> set[tuple[int, str]]:
+def _published(service: dict, environ: dict[str, str]) -> set[tuple[int, str]]:
     """(container port, protocol) for every published port, ranges expanded."""
     ports = set()
     for spec in service.get("ports", []):
-        mapping, _, proto = spec.partition("/")
+        mapping, _, proto = interpolate(spec, environ).partition("/")
         host, container = mapping.rsplit(":", 1)
         low, _, high = container.partition("-")
         assert host == container, f"{spec}: the host side must match the container side"
@@ -86,21 +111,43 @@ def _published(service: dict) -> set[tuple[int, str]]:
     return ports
 
 
-def test_ports_and_healthchecks_agree_with_the_configuration(compose):
+@pytest.mark.parametrize("environ", [{}, PORT_OVERRIDES], ids=["defaults", "overridden"])
+def test_ports_and_healthchecks_agree_with_the_configuration(compose, environ):
     emulator, turn = compose["services"]["emulator"], compose["services"]["turn"]
-    emu_env, turn_env = service_env(emulator), service_env(turn)
-    low, high = map(int, emu_env["ORGA_EMULATOR_RTC_PORTS"].split("-"))
+    emu_env, turn_env = service_env(emulator, environ), service_env(turn, environ)
+    rtc_ports = emu_env["ORGA_EMULATOR_RTC_PORTS"]
+    low, high = map(int, rtc_ports.split("-"))
     rtc = {(p, "udp") for p in range(low, high + 1)}
-    assert _published(emulator) == {(int(emu_env["ORGA_EMULATOR_PORT"]), "tcp")} | rtc
     turn_port = int(turn_env["ORGA_TURN_STUB_PORT"])
-    assert _published(turn) == {(turn_port, "udp"), (turn_port, "tcp")}
+    # One network namespace, turn's: the emulator's ports are published on the turn service.
+    assert emulator["network_mode"] == "service:turn" and "ports" not in emulator
+    assert (
+        _published(turn, environ)
+        == {
+            (int(emu_env["ORGA_EMULATOR_PORT"]), "tcp"),
+            (turn_port, "udp"),
+            (turn_port, "tcp"),
+        }
+        | rtc
+    )
     assert int(emu_env["ORGA_EMULATOR_TURN_PORT"]) == turn_port
-    assert emu_env["ORGA_EMULATOR_TURN_SECRET"] == turn_env["ORGA_TURN_STUB_SECRET"]
+    # The relay reaches the emulator's peers on the namespace's loopback, and only them.
+    assert emu_env["ORGA_EMULATOR_ADVERTISED_IP"] == "127.0.0.1"
+    assert turn_env["ORGA_TURN_STUB_ADVERTISED_ADDRESS"] == "127.0.0.1"
+    assert turn_env["ORGA_TURN_STUB_ALLOW_PEER"] == f"127.0.0.1:{rtc_ports}"
+    if environ:
+        assert (turn_port, rtc_ports) == (13478, PORT_OVERRIDES["ORGA_RTC_PORTS"])
     assert emulator["depends_on"] == {"turn": {"condition": "service_healthy"}}
     for service in (emulator, turn):
         test = service["healthcheck"]["test"]
         assert test[0] == "CMD" and test[1:3] == ["python", "-m"]
-        assert test[3] == HEALTHCHECK_MODULES[service["command"][0]]
+        assert test[3] == HEALTHCHECK_MODULES[program_of(service)[0]]
+
+
+def test_both_services_mount_the_secret_volume(compose):
+    assert "turn-secret" in compose["volumes"]
+    for service in compose["services"].values():
+        assert service["volumes"] == [f"turn-secret:{SECRET_DIR}"]
 
 
 def test_dockerfile_is_slim_non_root_and_checks_readyz_on_the_configured_port():
@@ -123,6 +170,8 @@ def test_dockerfile_is_slim_non_root_and_checks_readyz_on_the_configured_port():
     assert "8787" in directives["EXPOSE"][0].split()
     copied = " ".join(directives["COPY"])
     assert "emulator" in copied and "turn_stub" in copied and "pyproject.toml" in copied
+    assert f"deploy/compose/turn-secret.sh /usr/local/bin/{WRAPPER}" in copied
+    assert SECRET_DIR in " ".join(directives["RUN"])
 
 
 PROBE = textwrap.dedent(
@@ -174,12 +223,14 @@ class Namespace:
         subprocess.run(["ip", "netns", "del", self.name], check=False)
 
 
-def _healthy(ns: Namespace, service: dict, env: dict[str, str], timeout: float = 20) -> None:
+def _healthy(
+    ns: Namespace, service: dict, env: dict[str, str], log: Path, timeout: float = 20
+) -> None:
     """Run the service's healthcheck the way Docker does: repeatedly until it passes."""
     argv = [sys.executable if a == "python" else a for a in service["healthcheck"]["test"][1:]]
     deadline = time.monotonic() + timeout
     while ns.run(argv, env=env, capture_output=True).returncode != 0:
-        assert time.monotonic() < deadline, f"healthcheck {argv} never passed"
+        assert time.monotonic() < deadline, f"healthcheck {argv} never passed:\n{log.read_text()}"
         time.sleep(0.1)
 
 
@@ -190,14 +241,22 @@ def test_the_stack_starts_as_compose_would_and_the_secret_is_shared(compose, tmp
     ns = Namespace()
     processes = []
     try:
-        base_env = {"PATH": f"{BIN}:{os.environ['PATH']}", "HOME": str(tmp_path)}
+        secret_dir = tmp_path / "secret"  # the named volume both services mount
+        secret_dir.mkdir(mode=0o700)
+        base_env = {
+            "PATH": f"{BIN}:{os.environ['PATH']}",
+            "HOME": str(tmp_path),
+            "ORGA_TURN_SECRET_DIR": str(secret_dir),
+        }
         envs = {}
         for name in ("turn", "emulator"):  # the order depends_on imposes
             service = compose["services"][name]
             envs[name] = {**base_env, **service_env(service)}
-            argv = [str(BIN / service["command"][0]), *service["command"][1:]]
-            processes.append(ns.popen(argv, envs[name], tmp_path / f"{name}.log"))
-            _healthy(ns, service, envs[name])
+            _, secret_var, program, *args = service["command"]
+            argv = ["sh", str(SECRET_WRAPPER), secret_var, str(BIN / program), *args]
+            log = tmp_path / f"{name}.log"
+            processes.append(ns.popen(argv, envs[name], log))
+            _healthy(ns, service, envs[name], log)
         port = envs["emulator"]["ORGA_EMULATOR_PORT"]
         result = ns.run(
             [sys.executable, "-c", PROBE.format(port=port)],
@@ -208,8 +267,10 @@ def test_the_stack_starts_as_compose_would_and_the_secret_is_shared(compose, tmp
         assert result.returncode == 0, result.stderr + (tmp_path / "turn.log").read_text()
         assert result.stdout.startswith("relayed")
     finally:
-        for proc in processes:
-            proc.terminate()
-        for proc in processes:
-            assert proc.wait(10) == 0
-        ns.delete()
+        try:
+            for proc in processes:
+                proc.terminate()
+            codes = [proc.wait(10) for proc in processes]
+        finally:
+            ns.delete()  # even when a process failed
+    assert codes == [0] * len(processes)
