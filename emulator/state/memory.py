@@ -44,6 +44,8 @@ class MemoryState:
         self._event_count = 0
         self._report: dict[str, Any] = {}
         self._epoch = 0
+        self._joined = 0
+        self._seed: int | None = None
 
     async def start(self) -> None:
         pass
@@ -54,6 +56,12 @@ class MemoryState:
 
     async def ping(self) -> None:
         pass
+
+    async def join(self, seed: int | None) -> tuple[int, int | None]:
+        self._joined += 1
+        if self._seed is None:
+            self._seed = seed
+        return self._joined, self._seed
 
     # --- claims
     async def claim(self, jti: str, expires_at: float) -> bool:

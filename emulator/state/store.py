@@ -62,6 +62,11 @@ class SharedState(Protocol):
     async def ping(self) -> None:
         """Raise StateUnavailable unless the state answers."""
 
+    async def join(self, seed: int | None) -> tuple[int, int | None]:
+        """Register a replica: its number (1, 2, ... in the order they joined) and the shared
+        seed (the first one given wins)."""
+        ...
+
     # --- single-use tokens: one atomic operation per claim, kept until the token's expiry
     async def claim(self, jti: str, expires_at: float) -> bool: ...
     async def release(self, jti: str) -> None: ...
