@@ -323,10 +323,19 @@ class RedisState:
             raise self._unavailable(exc) from None
         return [json.loads(fields["e"]) for _id, fields in items]
 
-    async def events(self) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
+    async def feed_position(self) -> str:
+        try:
+            newest = await self._redis.xrevrange(self.keys["feed"], count=1)
+        except _FAILURES as exc:
+            raise self._unavailable(exc) from None
+        return str(newest[0][0]) if newest else "0-0"
+
+    async def events(
+        self, after: str | None = None
+    ) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
         """Blocking reads of at most FEED_BLOCK_MS, so the socket timeout never fires; while
         Redis is away, the feed waits for it."""
-        last = "$"
+        last = after or "$"
         while not self._closed:
             try:
                 got = await self._redis.xread(
