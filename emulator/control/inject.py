@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import re
 import socket
@@ -28,6 +29,8 @@ from emulator.http.keys import AUTH_FAILURE, FAULT_ID, REQUEST_ID, TEST_ID
 from emulator.http.middleware import CLIENT_CLOSED_REQUEST, Handler
 from emulator.identity.jws import InvalidJws, unverified_claims
 from emulator.state.store import StateUnavailable
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from emulator.rtc.session import RealtimeSession
@@ -99,6 +102,7 @@ async def shared_fault_middleware(request: web.Request, handler: Handler) -> web
         return await _inject(request, handler, control, rules[0], facts, endpoint)
     except StateUnavailable as exc:
         request.app[READINESS].mark_down("state")
+        log.warning("503 state_unavailable: %s", exc)
         raise errors.state_unavailable(exc.label) from None
 
 

@@ -57,6 +57,7 @@ class Replica:
         self.version = -1
         self.epoch: int | None = None
         self.number: int | None = None
+        self.reset_closed = 0  # sessions the last reset ended here
         self._lock = asyncio.Lock()
         self._scenarios: dict[str, Scenario] = {}
         self._wake: asyncio.Event | None = None
@@ -120,6 +121,7 @@ class Replica:
         return posted
 
     async def _reset_here(self) -> None:
+        self.reset_closed = len(self.registry)
         await self.registry.close_all(EndReason.RESET)
         self.registry.ended.clear()
         self.control.clear_journals()
@@ -184,19 +186,22 @@ class Replica:
     async def reset(self) -> int:
         """Reset every replica; returns once each live one has ended its sessions (or after
         RESET_WAIT_SECONDS). The number of sessions closed across replicas."""
-        reports = await self.state.replicas()
-        closed = len(self.registry) + sum(
-            len(r.get("live", ())) for rid, r in reports.items() if rid != self.state.replica_id
-        )
         epoch = await self.state.reset()
-        await self.sync()
+        await self.sync()  # ends ours
+        closed = self.reset_closed
+        own = self.state.replica_id
         deadline = time.monotonic() + RESET_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            reports = await self.state.replicas()
-            if all(r.get("epoch", 0) >= epoch for r in reports.values()):
+        while True:
+            others = {r: v for r, v in (await self.state.replicas()).items() if r != own}
+            if all((v.get("epoch") or 0) >= epoch for v in others.values()):
+                break
+            if time.monotonic() > deadline:
+                log.warning("reset: replicas %s did not confirm", sorted(others))
                 break
             await asyncio.sleep(RESET_POLL_SECONDS)  # polling the replicas' reports
-        return closed
+        return closed + sum(
+            v.get("reset_closed", 0) for v in others.values() if v.get("epoch") == epoch
+        )
 
     # --- what every replica sees of this one
     def report(self) -> dict[str, Any]:
@@ -204,6 +209,7 @@ class Replica:
             "replica": self.state.replica_id,
             "pid": os.getpid(),
             "epoch": self.epoch,
+            "reset_closed": self.reset_closed,
             "live": [s.summary() for s in self.registry.sessions.values()],
             "ended": [r.summary() for r in self.registry.ended],
         }
