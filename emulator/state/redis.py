@@ -35,6 +35,7 @@ JOURNAL_SIZE = 1000  # entries kept per journal (approximately: MAXLEN ~)
 FEED_SIZE = 1000
 HEARTBEAT_TTL_MS = 3000
 FEED_BLOCK_MS = 500  # below SOCKET_TIMEOUT
+WRITE_DELAY = 0.02  # journal entries and feed events wait this long to share a pipeline
 
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
@@ -303,6 +304,9 @@ class RedisState:
             self._writer = asyncio.get_running_loop().create_task(self._write())
 
     async def _write(self) -> None:
+        # Entries of the next few milliseconds go in the same pipeline: under load one round
+        # trip carries many requests' entries instead of one each.
+        await asyncio.sleep(WRITE_DELAY)
         while self._pending:
             batch, self._pending = self._pending, []
             try:
