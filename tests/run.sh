@@ -26,9 +26,9 @@ quietly() {  # quietly NAME CMD...: run CMD, show its output (kept in NAME.log) 
 }
 
 step "Debian packages"
-packages=(coturn chromium firefox-esr iproute2 curl)
+packages=(coturn chromium firefox-esr iproute2 curl redis-server)
 # tests/e2e/compose: dockerd (started by the suite itself, never as a service), compose v1, and
-# debootstrap for the stand-in python:3.11-slim base image (tests/e2e/compose/stand_in_base.sh).
+# debootstrap for the stand-in python:3.11-slim base image (deploy/base/build-stand-in.sh).
 packages+=(docker.io docker-compose debootstrap)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -15,10 +15,10 @@ from emulator.config import Settings
 from emulator.http.bodies import CallRequest
 from emulator.identity.clock import Clock
 from emulator.identity.ids import IdFactory
-from emulator.identity.tokens import TokenLedger
 from emulator.rtc.inspection import SessionRecord
 from emulator.rtc.lifecycle import EndReason
 from emulator.rtc.loader import RtcLoader
+from emulator.state.store import SharedState, StateUnavailable
 
 if TYPE_CHECKING:
     from emulator.rtc.aiortc_hooks import HostCandidates
@@ -57,7 +57,8 @@ class SessionRegistry:
         self.loader = RtcLoader()
         # The control plane's seams: called with each new session before it answers (scenario,
         # faults), and told what sessions do (its journal and live feed).
-        self.on_open: list[Callable[[RealtimeSession], None]] = []
+        # A hook may return an awaitable (with shared state: fault counters kept in Redis).
+        self.on_open: list[Callable[[RealtimeSession], Awaitable[None] | None]] = []
         self.observer: SessionObserver | None = None
 
     def __len__(self) -> int:
@@ -69,19 +70,26 @@ class SessionRegistry:
         return len(self.sessions) >= self.limit
 
     async def start_call(
-        self, call: CallRequest, claims: dict[str, Any], ledger: TokenLedger
+        self, call: CallRequest, claims: dict[str, Any], state: SharedState
     ) -> RealtimeSession:
-        """One session per token: the capacity check and the token claim happen before the
-        first await, so they are atomic with respect to other calls on this loop. A call that
-        fails to open gives its token back."""
+        """One session per token: the claim is one atomic operation of the shared state (in
+        memory it does not even yield, so the capacity check and the claim stay atomic on this
+        loop). A call that fails to open, or finds the slots taken meanwhile, gives its token
+        back."""
         if self.full:
             raise AtCapacity(self.limit)
-        if not ledger.claim(claims["jti"], claims["exp"]):
+        if not await state.claim(claims["jti"], claims["exp"]):
             raise TokenSpent()
+        if self.full:  # filled while a shared claim was awaited
+            await state.release(claims["jti"])
+            raise AtCapacity(self.limit)
         try:
             return await self.open(call, claims)
         except BaseException:
-            ledger.release(claims["jti"])
+            try:
+                await state.release(claims["jti"])
+            except StateUnavailable:
+                log.warning("token %s stays claimed: the shared state is away", claims["jti"])
             raise
 
     async def open(self, call: CallRequest, claims: dict[str, Any]) -> RealtimeSession:
@@ -111,7 +119,9 @@ class SessionRegistry:
         self.sessions[session.conversation_id] = session
         try:
             for prepare in self.on_open:
-                prepare(session)
+                pending = prepare(session)
+                if pending is not None:
+                    await pending
             await session.answer(call.offer_sdp, call.candidates)
         except BaseException:
             await session.close(EndReason.ANSWER_FAILED)
