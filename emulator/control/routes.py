@@ -5,10 +5,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
-import os
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -20,6 +18,7 @@ from emulator.config import SETTINGS
 from emulator.control.faults import FaultSpecError
 from emulator.control.plane import CONTROL
 from emulator.control.scenarios import ScenarioError, parse, parse_text
+from emulator.control.status import process_status
 from emulator.http import errors, guard
 from emulator.http.auth import bearer_credential
 from emulator.http.bodies import read_json
@@ -155,39 +154,8 @@ async def inspect_session(request: web.Request) -> web.Response:
 
 @routes.get("/status")
 async def status(request: web.Request) -> web.Response:
-    """The process at a glance, for leak checks (bench/soak.py): sessions, the ended ones kept
-    and their size, asyncio tasks, open file descriptors and resident memory (Linux)."""
-    registry = request.config_dict[SESSIONS]
-    ended = registry.ended
-    return web.json_response(
-        {
-            "pid": os.getpid(),
-            "sessions": {
-                "live": len(registry),
-                "ended_kept": len(ended),
-                "ended_bytes": ended.bytes,
-                "ended_dropped": ended.dropped,
-            },
-            "tasks": len(asyncio.all_tasks()),
-            "fds": _count_fds(),
-            "rss_bytes": _rss_bytes(),
-        }
-    )
-
-
-def _count_fds() -> int | None:
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:  # not Linux
-        return None
-
-
-def _rss_bytes() -> int | None:
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return None
+    """Sessions, the ended ones kept and their size, asyncio tasks, open fds, RSS."""
+    return web.json_response(process_status(request.config_dict[SESSIONS]))
 
 
 @routes.get("/tokens")
