@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.ai.params import ParamError, SessionParams, validate_params
+from emulator.ai.params import ParamError, SessionParams, shown, validate_params
 
 CHANNEL_LABEL = "orga-realtime-client-events"
 
@@ -45,6 +45,7 @@ INVALID_JSON = "invalid_json"
 INVALID_EVENT = "invalid_event"
 UNKNOWN_EVENT = "unknown_event"
 MESSAGE_TOO_LARGE = "message_too_large"
+RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
 INVALID_VALUE = "invalid_value"
 SERVER_ERROR = "server_error"
 
@@ -72,7 +73,13 @@ def parse_client_event(message: str | bytes) -> ClientEvent:
     """Decode one data-channel message; raise EventError for anything unusable."""
     if isinstance(message, bytes):
         raise EventError(INVALID_EVENT, "Binary messages are not supported; send JSON text.")
-    if len(message) > MAX_MESSAGE_BYTES or len(message.encode()) > MAX_MESSAGE_BYTES:
+    if len(message) > MAX_MESSAGE_BYTES:
+        raise EventError(MESSAGE_TOO_LARGE, f"Messages are limited to {MAX_MESSAGE_BYTES} bytes.")
+    try:
+        size = len(message.encode())
+    except UnicodeEncodeError:  # invalid UTF-8 on the wire, decoded with surrogateescape
+        raise EventError(INVALID_EVENT, "The message is not valid UTF-8.") from None
+    if size > MAX_MESSAGE_BYTES:
         raise EventError(MESSAGE_TOO_LARGE, f"Messages are limited to {MAX_MESSAGE_BYTES} bytes.")
     try:
         body = json.loads(message)
@@ -88,7 +95,7 @@ def parse_client_event(message: str | bytes) -> ClientEvent:
     if not isinstance(name, str):
         raise EventError(INVALID_EVENT, "A client event needs a string 'event'.", "event")
     if name not in CLIENT_EVENTS:
-        raise EventError(UNKNOWN_EVENT, f"Unknown event {name!r}.", "event")
+        raise EventError(UNKNOWN_EVENT, f"Unknown event {shown(name)}.", "event")
     data = body.get("data", {})
     if not isinstance(data, dict):
         raise EventError(INVALID_EVENT, "'data' must be an object.", "data")
@@ -178,6 +185,15 @@ def response_output_item_done(
             "content": [{"type": content_type, "transcript" if audio else "text": text}],
         },
     }
+
+
+def backlog_full(limit: int) -> EventError:
+    """The client sends faster than it reads: its message is not handled."""
+    return EventError(
+        RATE_LIMIT_EXCEEDED,
+        f"More than {limit} bytes of events wait for the client to read them; "
+        "this message was not handled.",
+    )
 
 
 def internal_error() -> EventError:

@@ -6,6 +6,7 @@ accept and refuse exactly the same values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -15,6 +16,14 @@ from emulator.ai import voices
 MODELS = ("orga-1-beta",)
 MODALITIES = ("audio", "video")
 TEMPERATURE_RANGE = (0.0, 1.0)
+# Orga documents no limit. 16 KiB of UTF-8 is a long system prompt (about 4,000 tokens), and
+# keeps every event that echoes the session within one 64 KiB data-channel message (aiortc
+# peers accept no more), since JSON escaping at most triples text without control characters.
+MAX_INSTRUCTIONS_BYTES = 16 * 1024
+# Tab, line feed and carriage return are text; other C0 controls would grow 6-fold as JSON.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# How much of a refused value an error message quotes: errors stay small whatever was sent.
+SHOWN_CHARS = 64
 
 
 class ParamError(ValueError):
@@ -48,16 +57,36 @@ class SessionParams:
         return data
 
 
+def shown(value: Any) -> str:
+    """A value as an error message quotes it: its repr, cut at SHOWN_CHARS characters."""
+    text = _short_repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+def _short_repr(value: Any) -> str:
+    # Neither a huge string nor a huge list is turned into text in full just to be cut.
+    if isinstance(value, str) and len(value) > SHOWN_CHARS:
+        return repr(value[:SHOWN_CHARS])
+    if isinstance(value, list) and len(value) > SHOWN_CHARS:
+        return repr(value[:SHOWN_CHARS])
+    try:
+        return repr(value)
+    except (ValueError, RecursionError):  # an int past Python's digit limit, deep nesting
+        return f"<{type(value).__name__}>"
+
+
 def _check_model(value: Any, param: str) -> str:
     if value not in MODELS:
-        raise ParamError(param, f"Invalid model {value!r}; expected one of: {', '.join(MODELS)}.")
+        raise ParamError(
+            param, f"Invalid model {shown(value)}; expected one of: {', '.join(MODELS)}."
+        )
     return value
 
 
 def _check_voice(value: Any, param: str) -> str:
     if not voices.is_voice(value):
         raise ParamError(
-            param, f"Invalid voice {value!r}; expected one of: {voices.accepted_names()}."
+            param, f"Invalid voice {shown(value)}; expected one of: {voices.accepted_names()}."
         )
     return value
 
@@ -65,29 +94,48 @@ def _check_voice(value: Any, param: str) -> str:
 def _check_temperature(value: Any, param: str) -> float:
     low, high = TEMPERATURE_RANGE
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ParamError(param, f"Invalid temperature {value!r}; expected a number from 0 to 1.")
+        raise ParamError(
+            param, f"Invalid temperature {shown(value)}; expected a number from 0 to 1."
+        )
     return float(value)
 
 
 def _check_instructions(value: Any, param: str) -> str | None:
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return None
+    if not isinstance(value, str):
         raise ParamError(param, "Invalid instructions; expected a string or null.")
+    if len(value) > MAX_INSTRUCTIONS_BYTES or utf8_length(value) > MAX_INSTRUCTIONS_BYTES:
+        raise ParamError(
+            param, f"Invalid instructions; limited to {MAX_INSTRUCTIONS_BYTES} bytes of UTF-8."
+        )
+    if _CONTROL.search(value):
+        raise ParamError(
+            param,
+            "Invalid instructions; control characters other than tab, line feed and carriage "
+            "return are not accepted.",
+        )
     return value
+
+
+def utf8_length(text: str) -> int:
+    """Bytes of `text` in UTF-8; a lone surrogate (valid in JSON, not in UTF-8) counts 3."""
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _check_modalities(value: Any, param: str) -> tuple[str, ...]:
     if not isinstance(value, list) or any(m not in MODALITIES for m in value):
         raise ParamError(
-            param, f"Invalid modalities {value!r}; expected a list of 'audio', 'video'."
+            param, f"Invalid modalities {shown(value)}; expected a list of 'audio', 'video'."
         )
     if len(set(value)) != len(value):
-        raise ParamError(param, f"Invalid modalities {value!r}; each may appear once.")
+        raise ParamError(param, f"Invalid modalities {shown(value)}; each may appear once.")
     return tuple(value)
 
 
 def _check_bool(value: Any, param: str) -> bool:
     if not isinstance(value, bool):
-        raise ParamError(param, f"Invalid value {value!r}; expected true or false.")
+        raise ParamError(param, f"Invalid value {shown(value)}; expected true or false.")
     return value
 
 

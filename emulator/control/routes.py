@@ -19,6 +19,7 @@ from emulator.control.faults import FaultSpecError, parse_rule
 from emulator.control.plane import CONTROL
 from emulator.control.replica import REPLICA
 from emulator.control.scenarios import ScenarioError, parse, parse_text
+from emulator.control.status import process_status
 from emulator.http import errors, guard
 from emulator.http.auth import bearer_credential
 from emulator.http.bodies import read_json
@@ -168,6 +169,12 @@ async def inspect_session(request: web.Request) -> web.Response:
     if session is None:
         raise errors.session_not_found(conversation_id)
     return web.json_response(session.describe())
+
+
+@routes.get("/status")
+async def status(request: web.Request) -> web.Response:
+    """Sessions, the ended ones kept and their size, asyncio tasks, open fds, RSS."""
+    return web.json_response(process_status(request.config_dict[SESSIONS]))
 
 
 @routes.get("/tokens")

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.ai.params import ParamError, SessionParams, validate_params
+from emulator.ai.params import ParamError, SessionParams, shown, validate_params
 from emulator.http import errors
 
 
@@ -67,7 +67,7 @@ def parse_call_request(body: Any) -> CallRequest:
 
     if offer["type"] != "offer":
         raise errors.invalid_value(
-            "offer.type", f"Expected offer.type 'offer', got {offer['type']!r}."
+            "offer.type", f"Expected offer.type 'offer', got {shown(offer['type'])}."
         )
     try:
         changes = validate_params(params or {}, "params.")

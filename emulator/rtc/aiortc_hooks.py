@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import struct
 from collections.abc import Callable
 from typing import Any
 
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import Connection, StunProtocol
-from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSctpTransport
 from aiortc.rtp import RtpPacket
 
 log = logging.getLogger(__name__)
@@ -193,3 +194,39 @@ def _candidate_json(candidate: Any) -> dict[str, Any]:
         "type": candidate.type,
         "protocol": candidate.transport.lower(),
     }
+
+
+# --- data-channel messages a client cannot be allowed to crash on -------------------------------
+
+_RECEIVE = "_data_channel_receive"
+_WEBRTC_STRING = 51  # the SCTP payload protocol id of a text message (RFC 8831)
+
+if not callable(getattr(RTCSctpTransport, _RECEIVE, None)):  # pragma: no cover
+    raise ImportError(
+        f"aiortc.RTCSctpTransport has no {_RECEIVE}; emulator.rtc.aiortc_hooks needs review"
+    )
+
+
+def guard_data_channels(sctp: RTCSctpTransport) -> None:
+    """Keep one malformed message from ending the whole session.
+
+    aiortc decodes a text message as strict UTF-8 and asserts on data-channel control messages,
+    inside the DTLS transport's receive loop: one invalid byte from a client ends that loop, and
+    the session with it. Here a text message is decoded with `surrogateescape` (the data channel's
+    handler answers invalid UTF-8 with an `error` event), and a control message aiortc cannot
+    parse is dropped.
+    """
+    receive = getattr(sctp, _RECEIVE)
+
+    async def guarded(stream_id: int, pp_id: int, data: bytes) -> None:
+        if pp_id == _WEBRTC_STRING:
+            channel = sctp._data_channels.get(stream_id)
+            if channel is not None:
+                channel.emit("message", data.decode("utf-8", "surrogateescape"))
+            return
+        try:
+            await receive(stream_id, pp_id, data)
+        except (AssertionError, UnicodeDecodeError, struct.error) as exc:
+            log.warning("dropped a malformed data-channel message: %s", type(exc).__name__)
+
+    setattr(sctp, _RECEIVE, guarded)

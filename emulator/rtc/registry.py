@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +14,7 @@ from emulator.config import Settings
 from emulator.http.bodies import CallRequest
 from emulator.identity.clock import Clock
 from emulator.identity.ids import IdFactory
-from emulator.rtc.inspection import SessionRecord
+from emulator.rtc.inspection import EndedSessions
 from emulator.rtc.lifecycle import EndReason
 from emulator.rtc.loader import RtcLoader
 from emulator.state.store import SharedState, StateUnavailable
@@ -26,8 +25,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Ended sessions kept for inspection.
+# Ended sessions kept for inspection: the last 100, within 16 MiB of JSON in all. A session's
+# record is some 10 KiB as SDKs use it, and at most about 0.7 MiB (its logs are capped and its
+# offer is at most 256 KiB), so the count is what limits unless clients push every cap.
 ENDED_SESSIONS = 100
+ENDED_SESSIONS_BYTES = 16 * 1024 * 1024
 # How long close_all() gives the peers, within the CLI's 2 s shutdown.
 CLOSE_ALL_TIMEOUT = 1.5
 
@@ -48,7 +50,7 @@ class SessionRegistry:
     def __init__(self, settings: Settings, ids: IdFactory, clock: Clock) -> None:
         self.limit = settings.max_sessions
         self.sessions: dict[str, RealtimeSession] = {}
-        self.ended: deque[SessionRecord] = deque(maxlen=ENDED_SESSIONS)
+        self.ended = EndedSessions(ENDED_SESSIONS, ENDED_SESSIONS_BYTES)
         self._settings = settings
         self._ids = ids
         self._clock = clock

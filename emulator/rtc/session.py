@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -30,17 +29,24 @@ from emulator.http.bodies import CallRequest
 from emulator.identity.clock import Clock
 from emulator.identity.ids import IdFactory
 from emulator.rtc import negotiation
-from emulator.rtc.aiortc_hooks import HostCandidates, selected_candidate_pair, tap_receiver
+from emulator.rtc.aiortc_hooks import (
+    HostCandidates,
+    guard_data_channels,
+    selected_candidate_pair,
+    tap_receiver,
+)
 from emulator.rtc.datachannel import SessionChannel
 from emulator.rtc.faults import SessionFaults
-from emulator.rtc.inspection import SessionRecord, summarize
+from emulator.rtc.inspection import RecordLog, SessionRecord, clip, json_size, summarize
 from emulator.rtc.lifecycle import EndReason, Limits, SessionState, supervise
 from emulator.rtc.media import AssistantAudioTrack, MediaCounters, VideoCounter
 
 log = logging.getLogger(__name__)
 
-# Parameter changes kept per session (the first is what /calls set).
+# Parameter changes kept per session (the first is what /calls set): the newest 64, within
+# 64 KiB of JSON (instructions are cut at LOG_TEXT characters in the history).
 PARAMS_HISTORY_SIZE = 64
+PARAMS_HISTORY_BYTES = 64 * 1024
 
 # Told what sessions do: "session.started", "session.ended", "datachannel", "fault".
 SessionObserver = Callable[[str, "RealtimeSession", dict[str, Any]], None]
@@ -78,7 +84,7 @@ class RealtimeSession:
         self.token = {k: claims.get(k) for k in ("jti", "email", "test_id", "api_key_id")}
         self.offer_sdp = call.offer_sdp
         self.answer_sdp: str | None = None
-        self.params_history: deque[dict[str, Any]] = deque(maxlen=PARAMS_HISTORY_SIZE)
+        self.params_history = RecordLog(PARAMS_HISTORY_SIZE, PARAMS_HISTORY_BYTES)
         self.selected_pair: dict[str, Any] | None = None
         self.state = SessionState.NEW
         self.end_reason: EndReason | None = None
@@ -133,6 +139,8 @@ class RealtimeSession:
     async def answer(self, offer_sdp: str, candidates: tuple[dict[str, Any], ...] = ()) -> str:
         """Answer the offer; ParamError("offer.sdp") if aiortc cannot."""
         offer, answer = await negotiation.receive_offer(self.pc, self.track, offer_sdp, candidates)
+        if self.pc.sctp is not None:
+            guard_data_channels(self.pc.sctp)
         video = VideoCounter(self.counters, negotiation.video_codecs(offer))
         taps = {
             "audio": self.faults.lossy(self._on_audio_rtp, "audio", self.counters),
@@ -187,7 +195,7 @@ class RealtimeSession:
 
     def _record_params(self, source: str) -> None:
         self.params_history.append(
-            {"at": self._clock.time(), "source": source, "params": self.params.to_json()}
+            {"at": self._clock.time(), "source": source, "params": clip(self.params.to_json())}
         )
 
     def use_responder(self, script: Callable[[EchoResponder], Responder]) -> None:
@@ -310,7 +318,14 @@ class RealtimeSession:
 
     def record(self) -> SessionRecord:
         assert self.end_reason is not None
-        return SessionRecord(self.conversation_id, self.end_reason, self.duration, self.describe())
+        description = self.describe()
+        return SessionRecord(
+            self.conversation_id,
+            self.end_reason,
+            self.duration,
+            description,
+            json_size(description),
+        )
 
     def describe(self) -> dict[str, Any]:
         """The inspection view (GET /_emulator/sessions/{conversation_id})."""
@@ -327,13 +342,24 @@ class RealtimeSession:
             "turns": self.assistant.turns_taken,
             "token": self.token,
             "params": self.params.to_json(),
-            "params_history": list(self.params_history),
+            "params_history": self.params_history.entries(),
             "sdp": {"offer": self.offer_sdp, "answer": self.answer_sdp},
             "selected_candidate_pair": self.selected_pair,
             "counters": self.counters.to_json(),
             "tracks": self.counters.tracks(),
-            "messages": {"in": self.channel.messages_in, "out": self.channel.messages_out},
-            "events": list(self.channel.log),
+            "messages": {
+                "in": self.channel.messages_in,
+                "out": self.channel.messages_out,
+                "refused": self.channel.refused,
+                "dropped": self.channel.dropped,
+                "backlog_peak": self.channel.backlog_peak,
+            },
+            "events": self.channel.log.entries(),
+            # What the bounded logs let go, oldest first (control-plane.md, "Limits").
+            "dropped": {
+                "events": self.channel.log.dropped,
+                "params_history": self.params_history.dropped,
+            },
             "faults": list(self.faults.log),
         }
 
