@@ -12,6 +12,7 @@ from aiohttp import web
 
 from emulator.config import SETTINGS, ConfigError
 from emulator.control.inject import session_preparer, turn_hook
+from emulator.control.journal import short_path
 from emulator.control.plane import CONTROL, ControlPlane
 from emulator.control.replica import REPLICA, Replica
 from emulator.control.routes import admin_only, json_posts, routes, served_host_only, synced
@@ -114,7 +115,7 @@ def record_request(request: web.Request, response: web.StreamResponse, elapsed_m
     entry = {
         "request_id": request[REQUEST_ID],
         "method": request.method,
-        "path": path,
+        "path": short_path(path),
         "status": response.status,
         "latency_ms": round(elapsed_ms, 1),
         "conversation_id": request.get(CONVERSATION_ID),

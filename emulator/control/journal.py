@@ -15,6 +15,13 @@ from emulator.identity.clock import Clock
 REQUESTS_KEPT = 1000
 TOKENS_KEPT = 1000
 FAULTS_KEPT = 500
+# Request paths are journalled up to this many characters: a request line may reach 8 KB, and
+# a journal of whole ones would hold megabytes.
+PATH_KEPT = 256
+
+
+def short_path(path: str) -> str:
+    return path if len(path) <= PATH_KEPT else path[:PATH_KEPT] + "…"
 
 
 def _matches(entry: dict[str, Any], filters: dict[str, str | None]) -> bool:

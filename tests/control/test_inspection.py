@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emulator.config import DEV_API_KEY
+from emulator.control.journal import PATH_KEPT
 from emulator.testing.client import SessionConfig
 
 pytestmark = pytest.mark.timeout(60)
@@ -23,6 +24,16 @@ async def test_requests_are_journalled_and_filtered_by_test_id(emulator):
     assert all(e["latency_ms"] >= 0 and e["request_id"] for e in mine)
     everything = (await emulator.control("GET", "/requests"))["requests"]
     assert len(everything) == 3  # control-plane requests are not journalled
+
+
+async def test_a_long_path_is_journalled_cut_short(emulator):
+    # 1,000 entries of 8 KB paths would keep 8 MB; the journal keeps a bounded prefix.
+    long_path = "/v1/" + "a" * 8000
+    resp = await emulator.http.get(long_path)
+    assert resp.status == 404
+    (entry,) = (await emulator.control("GET", "/requests"))["requests"]
+    assert entry["path"].startswith("/v1/aaa") and entry["path"].endswith("…")
+    assert len(entry["path"]) == PATH_KEPT + 1
 
 
 async def test_tokens_minted_consumed_and_expired(emulator, make_sdk_client):
