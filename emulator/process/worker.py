@@ -1,0 +1,101 @@
+"""`python -m emulator.process.worker`: one worker of `--workers N`, started by the supervisor
+(emulator/process/supervisor.py) with its spec in the environment.
+
+A worker is the emulator as one process runs it, on the port it shares with its siblings
+(SO_REUSEPORT). It tells the supervisor it is ready over its channel (a socketpair end), and
+stops when the supervisor goes: the channel's end of file, so that no worker outlives a
+supervisor killed with -9.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+
+from aiohttp import web
+
+from emulator.http.health import READINESS
+from emulator.identity.ids import IDS
+from emulator.process.cli import _load_in_background, _run, _signals_set
+from emulator.process.logs import setup_logging
+from emulator.process.server import EmulatorServer, StartupError
+from emulator.process.workers import SPEC_ENV, WorkerSpec
+
+# Which worker answered, on every response: for whoever debugs a fleet (and for the tests).
+WORKER_HEADER = "X-Emulator-Worker"
+
+
+def main() -> int:
+    text = os.environ.pop(SPEC_ENV, None)
+    if text is None:
+        print(f"orga-emulator worker: started without {SPEC_ENV}; run orga-emulator --workers N")
+        return 2
+    spec = WorkerSpec.from_json(text)
+    setup_logging(spec.settings.log_level, tag=f"worker {spec.index}")
+    return _run(serve_worker(spec))
+
+
+async def serve_worker(spec: WorkerSpec) -> int:
+    channel = socket.socket(fileno=spec.channel_fd)
+    channel.setblocking(False)
+    try:
+        server = EmulatorServer(spec.settings, reuse_port=True)
+        _prepare(server.app, spec)
+        await server.start()
+    except StartupError as exc:
+        print(f"orga-emulator: worker {spec.index}: {exc}", file=sys.stderr, flush=True)
+        channel.close()
+        return 2
+    _load_in_background(server)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(channel.fileno(), _on_channel, channel, stop)
+    with _signals_set(stop):
+        try:
+            facts = {
+                **server.ready_facts(),
+                "index": spec.index,
+                "ready": server.app[READINESS].ready,
+            }
+            channel.sendall(json.dumps(facts).encode() + b"\n")
+            await stop.wait()
+        finally:
+            loop.remove_reader(channel.fileno())
+            await server.close()
+            channel.close()
+    return 0
+
+
+def _on_channel(channel: socket.socket, stop: asyncio.Event) -> None:
+    """The supervisor writes nothing: readable means it has gone (end of file)."""
+    try:
+        data = channel.recv(64)
+    except BlockingIOError:
+        return
+    except OSError:
+        data = b""
+    if not data:
+        stop.set()
+
+
+def _prepare(app: web.Application, spec: WorkerSpec) -> None:
+    """What differs in a worker: its own stream of seeded ids, and the header naming it."""
+    seed = spec.settings.seed
+    if seed is not None:
+        # With one --seed every worker would mint the same jti and conversation ids, and a
+        # token minted by one would count as spent by the other's twin: each worker draws
+        # from a stream of its own, derived from the seed and its index.
+        app[IDS]._random.seed(f"{seed}/worker {spec.index}")
+    value = f"{spec.index} pid={os.getpid()}"
+
+    async def name_worker(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[WORKER_HEADER] = value
+
+    app.on_response_prepare.append(name_worker)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
