@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from emulator.config import SETTINGS, Settings
+from emulator.config import SETTINGS, ConfigError, Settings
 from emulator.control.app import PREFIX as CONTROL_PREFIX
 from emulator.control.app import control_app, record_request
 from emulator.control.inject import fault_middleware
@@ -23,11 +23,14 @@ from emulator.http.middleware import make_middlewares
 from emulator.http.routes import routes
 from emulator.identity.clock import CLOCK, Clock
 from emulator.identity.ids import IDS, IdFactory
-from emulator.identity.tokens import LEDGER, TOKENS, TokenAuthority, TokenLedger
+from emulator.identity.tokens import LEDGER, TOKENS, TokenAuthority
 from emulator.identity.users import USERS, UserDirectory
 from emulator.net import served_names
 from emulator.rtc.registry import SESSIONS, SessionRegistry
 from emulator.rtc.relay import RELAY, RelayService
+from emulator.state.backends import open_state
+from emulator.state.memory import MemoryState
+from emulator.state.store import STATE, SharedState, StateUrlError, check_url
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
@@ -56,20 +59,48 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         clock=clock,
         ids=ids,
     )
-    app[LEDGER] = TokenLedger(clock, settings.token_leeway)
+    app[STATE] = state = _open_state(settings, clock)
+    if isinstance(state, MemoryState):
+        app[LEDGER] = state.ledger  # the memory backend's claims, as before
     app[USERS] = UserDirectory.from_sources(settings.users)
     app[SESSIONS] = SessionRegistry(settings, ids, clock)
     app[RELAY] = RelayService(settings, clock)
     app[READINESS] = readiness = Readiness(*(["turn"] if settings.turn else []))
     readiness.expect("rtc", required=False)
+    if state.shared:
+        readiness.expect("state")
     app[SESSIONS].loader.on_loaded.append(lambda: readiness.mark_ready("rtc"))
     app.add_routes(routes)
     app.add_routes(health.routes)
+    app.cleanup_ctx.append(_state_ctx)  # before the control plane's, which uses it
     app.add_subapp(CONTROL_PREFIX, control_app(app))
     add_demo(app)
     app.cleanup_ctx.append(_relay_ctx)
     app.on_shutdown.append(_close_sessions)
     return app
+
+
+def _open_state(settings: Settings, clock: Clock) -> SharedState:
+    try:
+        url = check_url(settings.state)
+    except StateUrlError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return open_state(url, clock, leeway=settings.token_leeway, prefix=settings.state_prefix)
+    except ImportError:
+        raise ConfigError(
+            f"--state {settings.state.split('://')[0]}://...: the redis package is missing; "
+            "install orga-emulator[redis]"
+        ) from None
+
+
+async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Connect to the shared state (a backend that is down is retried, not fatal: /readyz
+    names it until it answers) and close the connection last."""
+    state = app[STATE]
+    await state.start()
+    yield
+    await state.close()
 
 
 async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -75,6 +75,9 @@ class Settings:
     seed: int | None = None
     scenario: str | None = None
     scenario_dir: str | None = None
+    # Shared state across workers and replicas (emulator/state/, docs/scale-out.md).
+    state: str = "memory:"
+    state_prefix: str = "orga-emulator:"
 
     @property
     def api_keys_given(self) -> bool:
@@ -299,6 +302,19 @@ OPTION_LIST = (
         "Where relative audio paths of scenarios posted to /_emulator/scenarios are read from. "
         "Default: the working directory. (A --scenario file's are read from its own directory.)",
         metavar="DIR",
+    ),
+    Option(
+        "state",
+        "Where single-use claims, faults, scenarios, the clock, journals and the sessions list "
+        "live: 'memory:' (this process) or redis://HOST:PORT/DB, shared by every worker and "
+        "replica (needs the 'redis' extra). See docs/scale-out.md.",
+        metavar="URL",
+    ),
+    Option(
+        "state_prefix",
+        "Prefix of every key the emulator writes in --state, so several emulators can share "
+        "one Redis database.",
+        metavar="PREFIX",
     ),
 )
 

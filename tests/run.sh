@@ -25,7 +25,7 @@ quietly() {  # quietly NAME CMD...: run CMD, show its output (kept in NAME.log) 
 }
 
 step "Debian packages"
-packages=(coturn chromium firefox-esr iproute2 curl)
+packages=(coturn chromium firefox-esr iproute2 curl redis-server)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for pkg in "${packages[@]}"; do

@@ -10,10 +10,11 @@ from emulator.http import errors
 from emulator.http.auth import mint_token, require_api_key, require_ephemeral_token
 from emulator.http.bodies import parse_call_request, read_json
 from emulator.http.keys import CONVERSATION_ID
-from emulator.identity.tokens import LEDGER, TOKENS
+from emulator.identity.tokens import TOKENS
 from emulator.rtc.registry import SESSIONS, AtCapacity, TokenSpent
 from emulator.rtc.relay import RELAY
 from emulator.rtc.sdp import check_offer_sdp
+from emulator.state.store import STATE
 
 routes = web.RouteTableDef()
 
@@ -38,13 +39,13 @@ async def get_ice_config(request: web.Request) -> web.Response:
 async def create_call(request: web.Request) -> web.Response:
     app = request.app
     claims = require_ephemeral_token(request, app[TOKENS])
-    if claims["jti"] in app[LEDGER]:
+    if await app[STATE].claimed(claims["jti"]):
         raise errors.invalid_ephemeral_token()  # spent: said before anything about the body
     call = parse_call_request(await read_json(request))
     await app[SESSIONS].loader.ready()  # aiortc parses the offer (loaded after startup)
     try:
         check_offer_sdp(call.offer_sdp)
-        session = await app[SESSIONS].start_call(call, claims, app[LEDGER])
+        session = await app[SESSIONS].start_call(call, claims, app[STATE])
     except ParamError as exc:
         raise errors.invalid_value(exc.param, exc.message) from None
     except AtCapacity as exc:

@@ -15,10 +15,10 @@ from emulator.config import Settings
 from emulator.http.bodies import CallRequest
 from emulator.identity.clock import Clock
 from emulator.identity.ids import IdFactory
-from emulator.identity.tokens import TokenLedger
 from emulator.rtc.inspection import SessionRecord
 from emulator.rtc.lifecycle import EndReason
 from emulator.rtc.loader import RtcLoader
+from emulator.state.store import SharedState
 
 if TYPE_CHECKING:
     from emulator.rtc.aiortc_hooks import HostCandidates
@@ -69,19 +69,23 @@ class SessionRegistry:
         return len(self.sessions) >= self.limit
 
     async def start_call(
-        self, call: CallRequest, claims: dict[str, Any], ledger: TokenLedger
+        self, call: CallRequest, claims: dict[str, Any], state: SharedState
     ) -> RealtimeSession:
-        """One session per token: the capacity check and the token claim happen before the
-        first await, so they are atomic with respect to other calls on this loop. A call that
-        fails to open gives its token back."""
+        """One session per token: the claim is one atomic operation of the shared state (in
+        memory it does not even yield, so the capacity check and the claim stay atomic on this
+        loop). A call that fails to open, or finds the slots taken meanwhile, gives its token
+        back."""
         if self.full:
             raise AtCapacity(self.limit)
-        if not ledger.claim(claims["jti"], claims["exp"]):
+        if not await state.claim(claims["jti"], claims["exp"]):
             raise TokenSpent()
+        if self.full:  # filled while a shared claim was awaited
+            await state.release(claims["jti"])
+            raise AtCapacity(self.limit)
         try:
             return await self.open(call, claims)
         except BaseException:
-            ledger.release(claims["jti"])
+            await state.release(claims["jti"])
             raise
 
     async def open(self, call: CallRequest, claims: dict[str, Any]) -> RealtimeSession:
