@@ -19,13 +19,16 @@ forwards SIGTERM/SIGINT.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -42,6 +45,9 @@ from emulator.process.workers import (
     split_port_range,
     worker_settings,
 )
+from emulator.state.host import StateHost
+from emulator.state.store import MEMORY_URL
+from emulator.state.wire import LOCAL_SCHEME
 
 log = logging.getLogger("emulator")
 
@@ -78,7 +84,10 @@ class Supervisor:
         self.turn: tuple[str, int] | None = None
         self.tls: Any = None  # emulator.process.tls.TlsMaterial, when TLS is on
         self.failure: str | None = None
+        self.worker_state = settings.state  # --state as given, or the supervisor's local one
         self._held: list[socket.socket] = []
+        self._state: StateHost | None = None
+        self._state_dir: str | None = None
         self._stopping = False
         self._gave_up = asyncio.Event()
 
@@ -97,6 +106,8 @@ class Supervisor:
             raise SupervisorError(str(exc)) from None
         self.port = self._held[0].getsockname()[1]
         try:
+            if s.state == MEMORY_URL:
+                await self._host_state()
             first = self.slots[TURN_WORKER]
             if s.turn and s.turn_port == 0:
                 # A free TURN port is chosen by worker 0: the others are told it once it runs.
@@ -115,6 +126,18 @@ class Supervisor:
         for slot in self.slots:
             slot.watcher = asyncio.ensure_future(self._watch(slot))
 
+    async def _host_state(self) -> None:
+        """Without --state, the workers share the supervisor's (emulator/state/host.py)."""
+        self._state_dir = tempfile.mkdtemp(prefix="orga-emulator-")
+        self._state = StateHost(
+            os.path.join(self._state_dir, "state.sock"), leeway=self.settings.token_leeway
+        )
+        try:
+            await self._state.start()
+        except OSError as exc:
+            raise SupervisorError(f"cannot serve the workers' state: {exc}") from None
+        self.worker_state = f"{LOCAL_SCHEME}{self._state.path}"
+
     def _learn_turn(self, slot: Slot) -> None:
         host, port = slot.facts.get("turn_host"), slot.facts.get("turn_port")
         if host is not None and port is not None:
@@ -132,6 +155,7 @@ class Supervisor:
             turn=self.turn if self.settings.turn else None,
             tls_files=tls_files,
         )
+        settings = dataclasses.replace(settings, state=self.worker_state)
         ours, theirs = socket.socketpair()
         spec = WorkerSpec(slot.index, self.count, settings, theirs.fileno())
         try:
@@ -247,6 +271,12 @@ class Supervisor:
         for sock in self._held:
             sock.close()
         self._held = []
+        if self._state is not None:
+            await self._state.close()
+            self._state = None
+        if self._state_dir is not None:
+            shutil.rmtree(self._state_dir, ignore_errors=True)
+            self._state_dir = None
 
     # --- what it says --------------------------------------------------------------------------
 

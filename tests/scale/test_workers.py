@@ -7,6 +7,8 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -174,9 +176,12 @@ def test_a_relay_only_call_works_on_each_worker(workers, transport):
 # --- single use across workers ----------------------------------------------------------------
 
 
-def test_two_hundred_concurrent_claims_have_one_winner_twenty_times(workers):
-    """One token, 200 concurrent /calls spread over both workers: exactly one session."""
-    process = workers(2, "--no-turn", "--max-sessions", "40")
+@pytest.mark.parametrize("state", ["local", "redis"])
+def test_two_hundred_concurrent_claims_have_one_winner_twenty_times(workers, request, state):
+    """One token, 200 concurrent /calls spread over both workers: exactly one session. With
+    the supervisor's local state (no --state), and with --state redis://."""
+    extra = ["--state", request.getfixturevalue("redis_server").url] if state == "redis" else []
+    process = workers(2, "--no-turn", "--max-sessions", "40", *extra)
     body = {"offer": offer("chromium-sdk-layout")}
 
     async def rounds() -> None:
@@ -292,35 +297,30 @@ def test_sigterm_ends_the_sessions_of_every_worker_within_two_seconds(workers):
 # --- bad input --------------------------------------------------------------------------------
 
 
-def test_a_busy_port_is_refused_with_the_flag_that_changes_it(emulator_process):
+def refused(*args: str) -> str:
+    """What `python -m emulator ARGS` prints when it refuses to start (exit status 2)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "emulator", *args], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2, done
+    assert "Traceback" not in done.stderr
+    return done.stderr
+
+
+def test_a_busy_port_is_refused_with_the_flag_that_changes_it():
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        with pytest.raises(RuntimeError) as failed:
-            emulator_process("--workers", "2", "--port", str(port))
-    assert f"cannot listen on 127.0.0.1:{port} for HTTP (--port, ORGA_EMULATOR_PORT)" in str(
-        failed.value
-    )
+        stderr = refused("--workers", "2", "--port", str(port))
+    assert f"cannot listen on 127.0.0.1:{port} for HTTP (--port, ORGA_EMULATOR_PORT)" in stderr
 
 
-def test_an_rtc_port_range_smaller_than_the_workers_is_refused(emulator_process):
-    with pytest.raises(RuntimeError) as failed:
-        emulator_process("--workers", "3", "--no-turn", "--rtc-ports", "40000-40001")
-    assert "--rtc-ports 40000-40001 has 2 ports for 3 workers" in str(failed.value)
+def test_an_rtc_port_range_smaller_than_the_workers_is_refused():
+    stderr = refused("--workers", "3", "--no-turn", "--rtc-ports", "40000-40001")
+    assert "--rtc-ports 40000-40001 has 2 ports for 3 workers" in stderr
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "257"])
 def test_a_bad_worker_count_is_refused(value):
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "emulator", "--workers", value],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert done.returncode == 2
-    assert "--workers" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "--workers" in refused("--workers", value)
