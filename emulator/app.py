@@ -14,7 +14,7 @@ from aiohttp import web
 from emulator.config import SETTINGS, ConfigError, Settings
 from emulator.control.app import PREFIX as CONTROL_PREFIX
 from emulator.control.app import control_app, record_request
-from emulator.control.inject import fault_middleware
+from emulator.control.inject import fault_middleware, shared_fault_middleware
 from emulator.demo.app import add_demo
 from emulator.http import health
 from emulator.http.guard import SERVED_NAMES
@@ -37,12 +37,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or Settings()
     clock = clock or Clock()
     ids = IdFactory(settings.seed)
+    state = _open_state(settings, clock)
     app = web.Application(
         middlewares=make_middlewares(
             settings.cors_origin,
             settings.max_body_bytes,
             on_response=record_request,
-            inner=[fault_middleware],
+            # With shared state the faults middleware also reads it through (one round trip).
+            inner=[shared_fault_middleware if state.shared else fault_middleware],
             cors_exempt=CONTROL_PREFIX,
         ),
         client_max_size=settings.max_body_bytes,
@@ -59,7 +61,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         clock=clock,
         ids=ids,
     )
-    app[STATE] = state = _open_state(settings, clock)
+    app[STATE] = state
     if isinstance(state, MemoryState):
         app[LEDGER] = state.ledger  # the memory backend's claims, as before
     app[USERS] = UserDirectory.from_sources(settings.users)

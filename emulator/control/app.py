@@ -3,7 +3,9 @@ the session hooks (on_open, observer), TURN faults, and the request journal."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -11,13 +13,17 @@ from aiohttp import web
 from emulator.config import SETTINGS, ConfigError
 from emulator.control.inject import session_preparer, turn_hook
 from emulator.control.plane import CONTROL, ControlPlane
-from emulator.control.routes import admin_only, json_posts, routes, served_host_only
+from emulator.control.replica import REPLICA, Replica
+from emulator.control.routes import admin_only, json_posts, routes, served_host_only, synced
 from emulator.control.scenarios import ScenarioBook, ScenarioError, load_file
+from emulator.http.health import READINESS
 from emulator.http.keys import CONVERSATION_ID, FAULT_ID, REQUEST_ID, TEST_ID
 from emulator.identity.clock import CLOCK
+from emulator.identity.ids import IDS
 from emulator.identity.tokens import TOKENS
 from emulator.rtc.registry import SESSIONS
 from emulator.rtc.relay import RELAY
+from emulator.state.store import STATE
 
 if TYPE_CHECKING:
     from emulator.rtc.session import RealtimeSession
@@ -39,11 +45,17 @@ def control_app(app: web.Application) -> web.Application:
     app[CONTROL] = control
     app[TOKENS].on_mint = control.tokens.minted
     registry = app[SESSIONS]
-    registry.on_open.append(session_preparer(control))
-    registry.observer = _session_observer(control)
-    app[RELAY].fault_hook = turn_hook(control)
+    replica = None
+    if app[STATE].shared:
+        replica = Replica(app[STATE], control, app[CLOCK], registry, app[READINESS], app[IDS])
+        app[REPLICA] = replica
+        app.cleanup_ctx.append(_heartbeat_ctx)
+    registry.on_open.append(session_preparer(control, replica))
+    registry.observer = _session_observer(control, replica)
+    app[RELAY].fault_hook = turn_hook(control, replica)
     app.on_shutdown.append(_close_feed)
-    sub = web.Application(middlewares=[served_host_only, admin_only, json_posts])
+    middlewares = [served_host_only, admin_only, json_posts]
+    sub = web.Application(middlewares=[*middlewares, synced] if replica else middlewares)
     sub.add_routes(routes)
     return sub
 
@@ -52,12 +64,27 @@ async def _close_feed(app: web.Application) -> None:
     app[CONTROL].feed.close()
 
 
+async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With shared state: join and sync before serving (if the state answers), then heartbeat
+    until cleanup."""
+    replica = app[REPLICA]
+    with contextlib.suppress(Exception):
+        await replica.sync()
+    beat = asyncio.ensure_future(replica.run())
+    yield
+    beat.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await beat
+
+
 def _session_observer(
-    control: ControlPlane,
+    control: ControlPlane, replica: Replica | None
 ) -> Callable[[str, RealtimeSession, dict[str, Any]], None]:
     def observe(kind: str, session: RealtimeSession, data: dict[str, Any]) -> None:
         if kind == "fault":
             return  # published by inject.record already
+        if replica is not None and kind in ("session.started", "session.ended"):
+            replica.poke()  # every replica's list shows it at once
         if kind == "session.started":
             control.tokens.consumed(str(session.token["jti"]), session.conversation_id)
         control.feed.publish(

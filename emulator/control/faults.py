@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,21 +273,47 @@ class FaultBook:
         self, point: str, facts: Facts, endpoint: str | None = None, *, first: bool = True
     ) -> list[FaultRule]:
         """The rules that apply now (counted as applied); only the first one if `first`."""
-        rules = self._by_point.get(point)
-        if not rules:
-            return []
         taken: list[FaultRule] = []
-        for rule in list(rules):
+        for rule in self.candidates(point, facts, endpoint):
+            rule.applied += 1
+            if rule.exhausted:
+                self.discard(rule)
+            taken.append(rule)
+            if first:
+                break
+        return taken
+
+    def candidates(
+        self, point: str, facts: Facts, endpoint: str | None = None
+    ) -> Iterator[FaultRule]:
+        """The rules that match, after their dice, lazily (a die is cast only for a rule that
+        is looked at); not counted: take() or, with shared state, the state's atomic counter
+        does that."""
+        for rule in list(self._by_point.get(point, ())):
             if endpoint is not None and rule.endpoint not in ("*", endpoint):
                 continue
             if not rule.matches(facts):
                 continue
             if rule.probability is not None and self._rng.random() >= rule.probability:
                 continue
-            rule.applied += 1
-            if rule.exhausted:
-                rules.remove(rule)
-            taken.append(rule)
-            if first:
-                break
-        return taken
+            yield rule
+
+    def counted(self, rule: FaultRule, applied: int) -> None:
+        """The shared counter says `rule` is applied for the `applied`th time."""
+        rule.applied = applied
+        if rule.exhausted:
+            self.discard(rule)
+
+    def discard(self, rule: FaultRule) -> None:
+        rules = self._by_point.get(rule.point, [])
+        if rule in rules:
+            rules.remove(rule)
+
+    def load(self, rules: Iterable[tuple[str, dict[str, Any]]], applied: dict[str, int]) -> None:
+        """Replace the rules with the shared state's (validated when they were posted)."""
+        self._by_point = {}
+        for rule_id, spec in rules:
+            rule = parse_rule(spec, rule_id)
+            rule.applied = applied.get(rule_id, 0)
+            if not rule.exhausted:
+                self._by_point.setdefault(rule.point, []).append(rule)

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator.identity.clock import Clock
+from emulator.state.store import SharedState, StateUnavailable
 
 QUEUE_SIZE = 256
 POLL_SECONDS = 1.0  # how soon a vanished client is noticed
@@ -30,6 +31,8 @@ class Feed:
         self._idle = asyncio.Event()
         self._idle.set()
         self.closed = False
+        # With shared state, events go through it, so every replica's streams carry them all.
+        self.shared: SharedState | None = None
 
     @property
     def subscribers(self) -> int:
@@ -40,6 +43,9 @@ class Feed:
         await self._idle.wait()
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
+        if self.shared is not None:
+            self.shared.publish(kind, {"type": kind, "at": self._clock.time(), **data})
+            return
         if not self._subscribers:
             return
         self._sequence += 1
@@ -69,6 +75,13 @@ class Feed:
         if self.closed:
             return response
         queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        forwarder = None
+        if self.shared is not None:
+            try:
+                position = await self.shared.feed_position()
+            except StateUnavailable:
+                return response  # the client reconnects (retry: 1000) once it is back
+            forwarder = asyncio.ensure_future(self._forward(self.shared, position, queue))
         self._subscribers.add(queue)
         self._idle.clear()
         try:
@@ -95,7 +108,17 @@ class Feed:
         except ConnectionResetError:
             pass  # the client went away mid-write
         finally:
+            if forwarder is not None:
+                forwarder.cancel()
             self._subscribers.discard(queue)
             if not self._subscribers:
                 self._idle.set()
         return response
+
+    @staticmethod
+    async def _forward(shared: SharedState, position: str, queue: asyncio.Queue[Any]) -> None:
+        """Every replica's events, from the shared feed into this stream's queue."""
+        async for event in shared.events(position):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)

@@ -8,23 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import re
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from emulator.control.faults import ENDPOINT_BY_PATH, HTTP, SESSION, TURN, Facts, FaultRule
 from emulator.control.plane import CONTROL, ControlPlane
+from emulator.control.replica import REPLICA, Replica
 from emulator.control.scenarios import ScriptedResponder
 from emulator.http import errors
 from emulator.http.auth import api_key_id, bearer_credential
+from emulator.http.health import READINESS
 from emulator.http.keys import AUTH_FAILURE, FAULT_ID, REQUEST_ID, TEST_ID
 from emulator.http.middleware import CLIENT_CLOSED_REQUEST, Handler
 from emulator.identity.jws import InvalidJws, unverified_claims
+from emulator.state.store import StateUnavailable
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from emulator.rtc.session import RealtimeSession
@@ -73,7 +79,41 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     rules = control.faults.take(HTTP, facts, endpoint)
     if not rules:
         return await handler(request)
-    rule = rules[0]
+    return await _inject(request, handler, control, rules[0], facts, endpoint)
+
+
+@web.middleware
+async def shared_fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """fault_middleware with shared state: the control document read through first, rules
+    counted across replicas, and a 503 while the state cannot be reached."""
+    try:
+        endpoint = ENDPOINT_BY_PATH.get(request.path)
+        if endpoint is None:
+            return await handler(request)  # the control plane syncs in its own middleware
+        replica = request.app[REPLICA]
+        await replica.sync()
+        control = request.app[CONTROL]
+        if not control.faults.active(HTTP):
+            return await handler(request)
+        facts = request_facts(request)
+        rules = await replica.take(HTTP, facts, endpoint)
+        if not rules:
+            return await handler(request)
+        return await _inject(request, handler, control, rules[0], facts, endpoint)
+    except StateUnavailable as exc:
+        request.app[READINESS].mark_down("state")
+        log.warning("503 state_unavailable: %s", exc)
+        raise errors.state_unavailable(exc.label) from None
+
+
+async def _inject(
+    request: web.Request,
+    handler: Handler,
+    control: ControlPlane,
+    rule: FaultRule,
+    facts: Facts,
+    endpoint: str,
+) -> web.StreamResponse:
     request[FAULT_ID] = rule.id
     record(
         control,
@@ -138,10 +178,13 @@ def _wrong_fingerprint(sdp: str) -> str:
     return _FINGERPRINT.sub(flip, sdp)
 
 
-def session_preparer(control: ControlPlane) -> Callable[[RealtimeSession], None]:
-    """The registry's on_open hook: a session's scenario and WebRTC faults."""
+def session_preparer(
+    control: ControlPlane, replica: Replica | None = None
+) -> Callable[[RealtimeSession], Awaitable[None] | None]:
+    """The registry's on_open hook: a session's scenario and WebRTC faults (with shared state,
+    counted across replicas: then the hook is awaited)."""
 
-    def prepare(session: RealtimeSession) -> None:
+    def prepare(session: RealtimeSession) -> Awaitable[None] | None:
         token = session.token
         scenario = control.scenarios.for_claims(token)
         if scenario is not None:
@@ -149,7 +192,7 @@ def session_preparer(control: ControlPlane) -> Callable[[RealtimeSession], None]
             if scenario.hang_up_after_seconds is not None:
                 session.after_connected(scenario.hang_up_after_seconds, session.hang_up)
         if not control.faults.active(SESSION):
-            return
+            return None
         facts = Facts(
             api_key_id=token.get("api_key_id"),
             email=token.get("email"),
@@ -157,10 +200,20 @@ def session_preparer(control: ControlPlane) -> Callable[[RealtimeSession], None]
             jti=token.get("jti"),
             test_id=token.get("test_id"),
         )
+        if replica is not None:
+            return _apply_shared(control, replica, session, facts)
         for rule in control.faults.take(SESSION, facts, first=False):
             _apply_session_fault(control, session, rule)
+        return None
 
     return prepare
+
+
+async def _apply_shared(
+    control: ControlPlane, replica: Replica, session: RealtimeSession, facts: Facts
+) -> None:
+    for rule in await replica.take(SESSION, facts, first=False):
+        _apply_session_fault(control, session, rule)
 
 
 def _apply_session_fault(control: ControlPlane, session: RealtimeSession, rule: FaultRule) -> None:
@@ -207,13 +260,23 @@ def _apply_session_fault(control: ControlPlane, session: RealtimeSession, rule: 
 TURN_CODES = {"turn_unauthorized": 401, "turn_no_relay": 508, "turn_quota": 486}
 
 
-def turn_hook(control: ControlPlane) -> Callable[[str, str], int | None]:
-    """turn_stub's fault_hook: an error code for an authenticated TURN request, or None."""
+def turn_hook(
+    control: ControlPlane, replica: Replica | None = None
+) -> Callable[[str, str], int | None]:
+    """turn_stub's fault_hook: an error code for an authenticated TURN request, or None. It is
+    synchronous: with shared state a rule is decided on this replica's copy and counted in the
+    state just after, so `times` is exact per TURN server, not across them."""
 
     def hook(method: str, user: str) -> int | None:
         if not control.faults.active(TURN):
             return None
-        rules = control.faults.take(TURN, Facts(user=user), method)
+        if replica is not None:
+            found = next(control.faults.candidates(TURN, Facts(user=user), method), None)
+            rules = [] if found is None else [found]
+            if found is not None:
+                replica.count_later(found)
+        else:
+            rules = control.faults.take(TURN, Facts(user=user), method)
         if not rules:
             return None
         rule = rules[0]

@@ -7,6 +7,7 @@ one append per request; filtering happens when someone reads.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from emulator.identity.clock import Clock
@@ -28,14 +29,22 @@ class Journal:
     def __init__(self, clock: Clock, size: int) -> None:
         self._clock = clock
         self.entries: deque[dict[str, Any]] = deque(maxlen=size)
+        # With shared state: told of every entry, for the journal every replica reads.
+        self.sink: Callable[[dict[str, Any]], None] | None = None
 
     def record(self, entry: dict[str, Any]) -> dict[str, Any]:
         entry = {"at": self._clock.time(), **entry}
         self.entries.append(entry)
+        if self.sink is not None:
+            self.sink(entry)
         return entry
 
-    def select(self, **filters: str | None) -> list[dict[str, Any]]:
-        return [e for e in self.entries if _matches(e, filters)]
+    def select(
+        self, entries: Iterable[dict[str, Any]] | None = None, **filters: str | None
+    ) -> list[dict[str, Any]]:
+        """This journal's entries (or the shared ones given) that match the filters."""
+        source = self.entries if entries is None else entries
+        return [e for e in source if _matches(e, filters)]
 
     def clear(self) -> None:
         self.entries.clear()
@@ -52,9 +61,11 @@ class TokenJournal:
         self._clock = clock
         self._size = size
         self._tokens: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # With shared state: told of each mint and consumption, as an event.
+        self.sink: Callable[[dict[str, Any]], None] | None = None
 
     def minted(self, claims: dict[str, Any]) -> None:
-        self._tokens[claims["jti"]] = {
+        record = self._tokens[claims["jti"]] = {
             "jti": claims["jti"],
             "email": claims.get("email"),
             "sub": claims.get("sub"),
@@ -66,12 +77,29 @@ class TokenJournal:
         }
         while len(self._tokens) > self._size:
             self._tokens.popitem(last=False)
+        if self.sink is not None:
+            self.sink({"minted": record})
 
-    def consumed(self, jti: str, conversation_id: str) -> None:
+    def consumed(self, jti: str, conversation_id: str, at: float | None = None) -> None:
+        at = self._clock.time() if at is None else at
         token = self._tokens.get(jti)
         if token is not None:
-            token["consumed_at"] = self._clock.time()
+            token["consumed_at"] = at
             token["conversation_id"] = conversation_id
+        if self.sink is not None:
+            self.sink({"consumed": jti, "conversation_id": conversation_id, "at": at})
+
+    def replayed(self, events: Iterable[dict[str, Any]]) -> TokenJournal:
+        """A journal rebuilt from the shared events of every replica."""
+        journal = TokenJournal(self._clock, self._size)
+        for event in events:
+            if "minted" in event:
+                journal._tokens[event["minted"]["jti"]] = dict(event["minted"])
+            elif "consumed" in event:
+                journal.consumed(event["consumed"], event["conversation_id"], event["at"])
+        while len(journal._tokens) > self._size:
+            journal._tokens.popitem(last=False)
+        return journal
 
     def status(self, token: dict[str, Any]) -> str:
         if token["consumed_at"] is not None:

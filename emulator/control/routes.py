@@ -15,8 +15,9 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from emulator.config import SETTINGS
-from emulator.control.faults import FaultSpecError
+from emulator.control.faults import FaultSpecError, parse_rule
 from emulator.control.plane import CONTROL
+from emulator.control.replica import REPLICA
 from emulator.control.scenarios import ScenarioError, parse, parse_text
 from emulator.http import errors, guard
 from emulator.http.auth import bearer_credential
@@ -25,6 +26,7 @@ from emulator.identity.clock import CLOCK
 from emulator.net import is_loopback_host
 from emulator.rtc.lifecycle import EndReason
 from emulator.rtc.registry import SESSIONS
+from emulator.state.store import FAULTS, REQUESTS, STATE, TOKENS
 
 routes = web.RouteTableDef()
 MAX_LIST = 1000
@@ -61,6 +63,13 @@ async def json_posts(request: web.Request, handler: ControlHandler) -> web.Strea
     if request.method == hdrs.METH_POST and request.match_info.http_exception is None:
         accepted = BODY_TYPES.get(request.match_info.handler, guard.JSON)
         guard.check_content_type(request, accepted)
+    return await handler(request)
+
+
+@web.middleware
+async def synced(request: web.Request, handler: ControlHandler) -> web.StreamResponse:
+    """With shared state: every control request reads the shared document through first."""
+    await request.config_dict[REPLICA].sync()
     return await handler(request)
 
 
@@ -128,14 +137,24 @@ async def list_sessions(request: web.Request) -> web.Response:
     if state not in (None, "live", "ended"):
         raise errors.invalid_control_request("'state' is 'live' or 'ended'.", "state")
     found: list[dict[str, Any]] = []
-    if state != "live":
-        found += [r.summary() for r in registry.ended]
-    if state != "ended":
-        found += [s.summary() for s in registry.sessions.values()]
+    replica = request.config_dict.get(REPLICA)
+    if replica is not None:  # every replica's, from their heartbeats
+        found = [
+            s for s in await replica.sessions() if state is None or _live(s) == (state == "live")
+        ]
+    else:
+        if state != "live":
+            found += [r.summary() for r in registry.ended]
+        if state != "ended":
+            found += [s.summary() for s in registry.sessions.values()]
     for key in ("test_id", "email"):
         if key in request.query:
             found = [s for s in found if s[key] == request.query[key]]
     return web.json_response({"sessions": found[-_limit(request) :]})
+
+
+def _live(summary: dict[str, Any]) -> bool:
+    return summary.get("end_reason") is None
 
 
 @routes.get("/sessions/{conversation_id}")
@@ -157,7 +176,10 @@ async def list_tokens(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status not in (None, "live", "consumed", "expired"):
         raise errors.invalid_control_request("'status' is live, consumed or expired.", "status")
-    tokens = request.config_dict[CONTROL].tokens.select(status, request.query.get("test_id"))
+    journal = request.config_dict[CONTROL].tokens
+    if request.config_dict[STATE].shared:
+        journal = journal.replayed(await request.config_dict[STATE].entries(TOKENS))
+    tokens = journal.select(status, request.query.get("test_id"))
     return web.json_response({"tokens": tokens[-_limit(request) :]})
 
 
@@ -165,7 +187,9 @@ async def list_tokens(request: web.Request) -> web.Response:
 async def list_requests(request: web.Request) -> web.Response:
     """The request journal; ?test_id=, ?conversation_id=, ?path=."""
     filters = {k: request.query.get(k) for k in ("test_id", "conversation_id", "path")}
-    entries = request.config_dict[CONTROL].requests.select(**filters)
+    shared = request.config_dict[STATE]
+    journal = await shared.entries(REQUESTS) if shared.shared else None
+    entries = request.config_dict[CONTROL].requests.select(journal, **filters)
     return web.json_response({"requests": entries[-_limit(request) :]})
 
 
@@ -178,8 +202,13 @@ async def live_feed(request: web.Request) -> web.StreamResponse:
 @routes.post("/reset")
 async def reset(request: web.Request) -> web.Response:
     """Close every session (waiting until they are gone), clear journals, rules and posted
-    scenarios. The clock and the consumed-token ledger are left alone."""
+    scenarios. The clock and the consumed-token ledger are left alone. With shared state, every
+    replica's."""
     registry = request.config_dict[SESSIONS]
+    replica = request.config_dict.get(REPLICA)
+    if replica is not None:
+        closed = await replica.reset()
+        return web.json_response({"closed_sessions": closed, "live_sessions": len(registry)})
     closed = len(registry)
     await registry.close_all(EndReason.RESET)
     registry.ended.clear()
@@ -218,6 +247,10 @@ async def set_clock(request: web.Request) -> web.Response:
         isinstance(advance, bool) or not isinstance(advance, int | float) or advance < 0
     ):
         raise errors.invalid_control_request("'advance' must be seconds >= 0.", "advance")
+    replica = request.config_dict.get(REPLICA)
+    if replica is not None:
+        await replica.change_clock(advance or 0.0, freeze)
+        return web.json_response(_clock_state(request))
     if freeze is True:
         clock.freeze()
     if advance:
@@ -234,7 +267,9 @@ async def set_clock(request: web.Request) -> web.Response:
 async def list_faults(request: web.Request) -> web.Response:
     """Active rules, and the faults applied so far (?test_id= filters those)."""
     control = request.config_dict[CONTROL]
-    applied = control.applied_faults.select(test_id=request.query.get("test_id"))
+    shared = request.config_dict[STATE]
+    journal = await shared.entries(FAULTS) if shared.shared else None
+    applied = control.applied_faults.select(journal, test_id=request.query.get("test_id"))
     return web.json_response(
         {"rules": [r.to_json() for r in control.faults.rules()], "applied": applied}
     )
@@ -247,21 +282,27 @@ async def add_faults(request: web.Request) -> web.Response:
     specs = body.get("rules") if isinstance(body, dict) and "rules" in body else body
     specs = specs if isinstance(specs, list) else [specs]
     faults = request.config_dict[CONTROL].faults
+    replica = request.config_dict.get(REPLICA)
     added = []
     try:
         for spec in specs:
-            added.append(faults.add(spec))
+            added.append(parse_rule(spec, "new") if replica else faults.add(spec))
     except FaultSpecError as exc:
         index = len(added)
-        for rule in added:
+        for rule in [] if replica else added:
             faults.remove(rule.id)
         param = f"rules[{index}].{exc.param}" if len(specs) > 1 else exc.param
         raise errors.invalid_control_request(exc.message, param) from None
+    if replica is not None:
+        added = await replica.add_rules([rule.spec for rule in added])
     return web.json_response({"rules": [r.to_json() for r in added]}, status=201)
 
 
 @routes.delete("/faults")
 async def clear_faults(request: web.Request) -> web.Response:
+    replica = request.config_dict.get(REPLICA)
+    if replica is not None:
+        await replica.clear_rules()
     request.config_dict[CONTROL].faults.clear()
     return web.json_response({"rules": []})
 
@@ -269,7 +310,12 @@ async def clear_faults(request: web.Request) -> web.Response:
 @routes.delete("/faults/{rule_id}")
 async def delete_fault(request: web.Request) -> web.Response:
     rule_id = request.match_info["rule_id"]
-    if not request.config_dict[CONTROL].faults.remove(rule_id):
+    replica = request.config_dict.get(REPLICA)
+    if replica is not None:
+        removed = await replica.remove_rule(rule_id)
+    else:
+        removed = request.config_dict[CONTROL].faults.remove(rule_id)
+    if not removed:
         raise errors.api_error(
             404, f"No fault rule {rule_id!r}.", errors.NOT_FOUND, code="fault_not_found"
         )
@@ -309,7 +355,12 @@ async def add_scenario(request: web.Request) -> web.Response:
     for key, value in (("email", email), ("test_id", test_id)):
         if value is not None and (not isinstance(value, str) or not value):
             raise errors.invalid_control_request(f"'{key}' must be a non-empty string.", key)
-    request.config_dict[CONTROL].scenarios.add(scenario, email=email, test_id=test_id)
+    replica = request.config_dict.get(REPLICA)
+    if replica is not None:
+        entry = {"email": email, "test_id": test_id, "source": scenario.source, "base": str(base)}
+        await replica.add_scenario(entry)
+    else:
+        request.config_dict[CONTROL].scenarios.add(scenario, email=email, test_id=test_id)
     return web.json_response({**scenario.summary(), "email": email, "test_id": test_id}, status=201)
 
 
@@ -320,5 +371,8 @@ BODY_TYPES[add_scenario] = YAML_OR_JSON
 async def clear_scenarios(request: web.Request) -> web.Response:
     """Forget the posted scenarios (a --scenario file stays)."""
     control = request.config_dict[CONTROL]
+    replica = request.config_dict.get(REPLICA)
+    if replica is not None:
+        await replica.clear_scenarios()
     control.scenarios.clear()
     return web.json_response(control.scenarios.to_json())

@@ -312,6 +312,10 @@ class ScenarioBook:
         """Forget the posted scenarios; the --scenario file stays."""
         self._posted.clear()
 
+    def load(self, posted: list[ScopedScenario]) -> None:
+        """Replace the posted scenarios with the shared state's."""
+        self._posted = list(posted)
+
     def for_claims(self, claims: dict[str, Any]) -> Scenario | None:
         for scoped in reversed(self._posted):
             if scoped.applies(claims):

@@ -97,6 +97,18 @@ def at_capacity(limit: int) -> ApiError:
     return err
 
 
+def state_unavailable(label: str) -> ApiError:
+    """503 while the shared state (--state, Redis) cannot be reached; `label` has no password."""
+    err = api_error(
+        503,
+        f"The emulator's shared state ({label}) is unavailable; try again shortly.",
+        SERVICE_UNAVAILABLE,
+        code="state_unavailable",
+    )
+    err.headers["Retry-After"] = "1"
+    return err
+
+
 # --- FastAPI validation shape (422) ---------------------------------------------------------
 
 

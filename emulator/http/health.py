@@ -23,9 +23,18 @@ class Readiness:
     def mark_ready(self, name: str) -> None:
         self.state[name] = True
 
+    def mark_down(self, name: str) -> None:
+        """A component that was up is gone (the shared state's Redis, say)."""
+        self.state[name] = False
+
     @property
     def ready(self) -> bool:
         return all(up for name, up in self.state.items() if name not in self._optional)
+
+    @property
+    def missing(self) -> list[str]:
+        """Required components not up."""
+        return sorted(n for n, up in self.state.items() if not up and n not in self._optional)
 
     @property
     def loading(self) -> list[str]:
@@ -47,5 +56,6 @@ async def readyz(request: web.Request) -> web.Response:
         "status": "ready" if readiness.ready else "starting",
         "components": readiness.state,
         "loading": readiness.loading,  # up, but the first use waits for these
+        "missing": readiness.missing,
     }
     return web.json_response(body, status=200 if readiness.ready else 503)

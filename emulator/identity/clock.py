@@ -40,6 +40,19 @@ class Clock:
             self._offset = self._frozen_at - time.time()
             self._frozen_at = None
 
+    def restore(self, offset: float, frozen_at: float | None) -> None:
+        """Take the offset and freeze point another replica set (the shared state's clock)."""
+        self._offset = offset
+        self._frozen_at = frozen_at
+
+    @property
+    def offset(self) -> float:
+        return self._offset
+
+    @property
+    def frozen_at(self) -> float | None:
+        return self._frozen_at
+
     @property
     def frozen(self) -> bool:
         return self._frozen_at is not None

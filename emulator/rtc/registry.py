@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -18,7 +18,7 @@ from emulator.identity.ids import IdFactory
 from emulator.rtc.inspection import SessionRecord
 from emulator.rtc.lifecycle import EndReason
 from emulator.rtc.loader import RtcLoader
-from emulator.state.store import SharedState
+from emulator.state.store import SharedState, StateUnavailable
 
 if TYPE_CHECKING:
     from emulator.rtc.aiortc_hooks import HostCandidates
@@ -57,7 +57,8 @@ class SessionRegistry:
         self.loader = RtcLoader()
         # The control plane's seams: called with each new session before it answers (scenario,
         # faults), and told what sessions do (its journal and live feed).
-        self.on_open: list[Callable[[RealtimeSession], None]] = []
+        # A hook may return an awaitable (with shared state: fault counters kept in Redis).
+        self.on_open: list[Callable[[RealtimeSession], Awaitable[None] | None]] = []
         self.observer: SessionObserver | None = None
 
     def __len__(self) -> int:
@@ -85,7 +86,10 @@ class SessionRegistry:
         try:
             return await self.open(call, claims)
         except BaseException:
-            await state.release(claims["jti"])
+            try:
+                await state.release(claims["jti"])
+            except StateUnavailable:
+                log.warning("token %s stays claimed: the shared state is away", claims["jti"])
             raise
 
     async def open(self, call: CallRequest, claims: dict[str, Any]) -> RealtimeSession:
@@ -115,7 +119,9 @@ class SessionRegistry:
         self.sessions[session.conversation_id] = session
         try:
             for prepare in self.on_open:
-                prepare(session)
+                pending = prepare(session)
+                if pending is not None:
+                    await pending
             await session.answer(call.offer_sdp, call.candidates)
         except BaseException:
             await session.close(EndReason.ANSWER_FAILED)

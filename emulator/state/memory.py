@@ -171,7 +171,13 @@ class MemoryState:
                 queue.get_nowait()
             queue.put_nowait(event)
 
-    async def events(self) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
+    async def feed_position(self) -> str:
+        return str(self._event_count)
+
+    async def events(
+        self, after: str | None = None
+    ) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
+        # In one process nothing is published between asking and subscribing: `after` is moot.
         queue: asyncio.Queue[tuple[str, str, dict[str, Any]] | None] = asyncio.Queue(FEED_QUEUE)
         self._subscribers.add(queue)
         try:

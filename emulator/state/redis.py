@@ -27,7 +27,10 @@ from emulator.state.store import DEFAULT_PREFIX, JOURNALS, ControlDoc, StateUnav
 
 log = logging.getLogger(__name__)
 
-SOCKET_TIMEOUT = 1.0  # a Redis that does not answer within it is unavailable
+# A Redis that does not answer within it is unavailable. Not shorter: the wait includes this
+# process's own event loop, which a burst of requests on a busy machine can hold up for a while.
+SOCKET_TIMEOUT = 3.0
+MAX_CONNECTIONS = 32  # per process; a burst waits its turn for one (up to SOCKET_TIMEOUT)
 JOURNAL_SIZE = 1000  # entries kept per journal (approximately: MAXLEN ~)
 FEED_SIZE = 1000
 HEARTBEAT_TTL_MS = 3000
@@ -99,13 +102,16 @@ class RedisState:
         self._clock = clock
         self._leeway = leeway
         # Typed loosely: redis-py's annotations cover bytes and str replies alike.
-        self._redis: Any = aioredis.from_url(
+        # A bounded pool that queues a burst (200 concurrent claims) rather than refusing it.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=SOCKET_TIMEOUT,
             decode_responses=True,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_TIMEOUT,
-            retry_on_timeout=False,
         )
+        self._redis: Any = aioredis.Redis(connection_pool=pool)
         p = prefix
         self.keys = {
             "version": p + "control:version",
@@ -149,7 +155,7 @@ class RedisState:
         self._closed = True
         with contextlib.suppress(StateUnavailable):
             await self.flush()
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
 
     async def ping(self) -> None:
         try:
@@ -323,10 +329,19 @@ class RedisState:
             raise self._unavailable(exc) from None
         return [json.loads(fields["e"]) for _id, fields in items]
 
-    async def events(self) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
+    async def feed_position(self) -> str:
+        try:
+            newest = await self._redis.xrevrange(self.keys["feed"], count=1)
+        except _FAILURES as exc:
+            raise self._unavailable(exc) from None
+        return str(newest[0][0]) if newest else "0-0"
+
+    async def events(
+        self, after: str | None = None
+    ) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
         """Blocking reads of at most FEED_BLOCK_MS, so the socket timeout never fires; while
         Redis is away, the feed waits for it."""
-        last = "$"
+        last = after or "$"
         while not self._closed:
             try:
                 got = await self._redis.xread(

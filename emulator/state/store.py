@@ -110,8 +110,12 @@ class SharedState(Protocol):
         ...
 
     def publish(self, kind: str, data: dict[str, Any]) -> None: ...
-    def events(self) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
-        """The feed from now on: (event id, kind, data), until close()."""
+    async def feed_position(self) -> str:
+        """Where the feed is now: events() after it misses nothing published since."""
+        ...
+
+    def events(self, after: str | None = None) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
+        """The feed after `after` (default: from now on): (event id, kind, data)."""
         ...
 
     # --- replicas
