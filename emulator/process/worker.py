@@ -18,7 +18,6 @@ import sys
 from aiohttp import web
 
 from emulator.http.health import READINESS
-from emulator.identity.ids import IDS
 from emulator.process.cli import _load_in_background, _run, _signals_set
 from emulator.process.logs import setup_logging
 from emulator.process.server import EmulatorServer, StartupError
@@ -82,13 +81,8 @@ def _on_channel(channel: socket.socket, stop: asyncio.Event) -> None:
 
 
 def _prepare(app: web.Application, spec: WorkerSpec) -> None:
-    """What differs in a worker: its own stream of seeded ids, and the header naming it."""
-    seed = spec.settings.seed
-    if seed is not None:
-        # With one --seed every worker would mint the same jti and conversation ids, and a
-        # token minted by one would count as spent by the other's twin: each worker draws
-        # from a stream of its own, derived from the seed and its index.
-        app[IDS]._random.seed(f"{seed}/worker {spec.index}")
+    """What differs in a worker: the header naming it. (Its own stream of seeded ids comes
+    from the shared state: emulator/control/replica.py numbers each replica as it joins.)"""
     value = f"{spec.index} pid={os.getpid()}"
 
     async def name_worker(request: web.Request, response: web.StreamResponse) -> None:

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import deque
 from typing import Any
 
 from emulator.identity.clock import Clock
@@ -68,6 +69,7 @@ class StateHost:
         self._feeds: set[asyncio.StreamWriter] = set()
         self._reports: dict[str, tuple[dict[str, Any], float]] = {}
         self._events = 0
+        self._recent: deque[tuple[int, bytes]] = deque(maxlen=FEED_BACKLOG)
         self._connections: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
@@ -100,8 +102,7 @@ class StateHost:
             while (message := await read_frame(reader)) is not None:
                 op = message.get("op")
                 if op == "events":
-                    self._feeds.add(writer)
-                    writer.write(encode({"subscribed": True}))
+                    self._subscribe(writer, message.get("args", [None])[0])
                     continue
                 if op == "hello":
                     replica = str(message["args"][0])
@@ -133,6 +134,8 @@ class StateHost:
                 return {"ok": None}
             if op == "replicas":
                 return {"ok": self._live_reports()}
+            if op == "feed_position":
+                return {"ok": str(self._events)}
             if op in FORWARDED:
                 result = await getattr(self.memory, op)(*args)
                 if op == "change_clock":
@@ -142,9 +145,20 @@ class StateHost:
             return {"error": f"{op}: {exc}"}
         return {"error": f"unknown operation {op!r}"}
 
+    def _subscribe(self, writer: asyncio.StreamWriter, after: Any) -> None:
+        """From now on, and first what was published after `after` (a feed_position) if the
+        backlog still has it."""
+        if after is not None:
+            since = int(after)
+            for number, frame in self._recent:
+                if number > since:
+                    writer.write(frame)
+        self._feeds.add(writer)
+
     def _publish(self, kind: str, data: dict[str, Any]) -> None:
         self._events += 1
         frame = encode({"event": [str(self._events), kind, data]})
+        self._recent.append((self._events, frame))
         for writer in list(self._feeds):
             transport = writer.transport
             if transport.is_closing() or transport.get_write_buffer_size() > FEED_BACKLOG * 512:

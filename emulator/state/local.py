@@ -185,15 +185,20 @@ class LocalState:
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         self._send("publish", kind, data)
 
-    async def events(self) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
-        """A connection of its own: subscribed once the host says so, then every event."""
+    async def feed_position(self) -> str:
+        return str(await self._call("feed_position"))
+
+    async def events(
+        self, after: str | None = None
+    ) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
+        """A connection of its own: what was published after `after`, then every event."""
         try:
             reader, writer = await asyncio.open_unix_connection(self.path)
         except OSError as exc:
             raise StateUnavailable(self.label, exc.strerror or str(exc)) from None
         self._feeds.add(writer)
         try:
-            writer.write(encode({"op": "events"}))
+            writer.write(encode({"op": "events", "args": [after]}))
             while (message := await read_frame(reader)) is not None:
                 if "event" in message:
                     event_id, kind, data = message["event"]

@@ -117,3 +117,25 @@ async def test_a_host_that_goes_fails_pending_calls(host: StateHost) -> None:
         async with asyncio.timeout(10):
             await state.claim("k", Clock().time() + 60)
     await state.close()
+
+
+async def test_the_feed_after_a_position_misses_nothing_published_since(host: StateHost) -> None:
+    one, other = local(host), local(host)
+    await one.start()
+    await other.start()
+    try:
+        one.publish("request", {"n": 0})
+        position = await other.feed_position()
+        one.publish("request", {"n": 1})  # after the position, before the subscription
+        await one.flush()
+        events = other.events(position)
+        async with asyncio.timeout(10):
+            _, kind, data = await anext(events)
+            assert (kind, data) == ("request", {"n": 1})
+            one.publish("session.started", {"n": 2})
+            _, kind, data = await anext(events)
+            assert (kind, data) == ("session.started", {"n": 2})
+        await events.aclose()
+    finally:
+        await one.close()
+        await other.close()
