@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import sys
+from typing import Any
 
 from aiohttp import web
 
@@ -22,6 +24,11 @@ from emulator.process.cli import _load_in_background, _run, _signals_set
 from emulator.process.logs import setup_logging
 from emulator.process.server import EmulatorServer, StartupError
 from emulator.process.workers import SPEC_ENV, WorkerSpec
+
+# A worker still shutting down this long after being told to stop exits at once (the
+# supervisor kills one after STOP_BUDGET; this covers a supervisor killed with -9).
+SHUTDOWN_LIMIT = 3.0
+log = logging.getLogger("emulator")
 
 # Which worker answered, on every response: for whoever debugs a fleet (and for the tests).
 WORKER_HEADER = "X-Emulator-Worker"
@@ -63,9 +70,33 @@ async def serve_worker(spec: WorkerSpec) -> int:
             await stop.wait()
         finally:
             loop.remove_reader(channel.fileno())
+            overrun = loop.call_later(SHUTDOWN_LIMIT, _overran)
             await server.close()
+            overrun.cancel()
             channel.close()
     return 0
+
+
+def _awaiting(coro: Any) -> list[str]:
+    """Where a coroutine waits: each frame of its await chain, innermost last."""
+    where = []
+    while coro is not None and len(where) < 12:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is not None:
+            where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return where
+
+
+def _overran() -> None:
+    """The last resort of a worker whose shutdown hangs: no worker outlives its supervisor
+    (which kills a late one itself, unless it was killed first). What still ran is logged."""
+    tasks = [t for t in asyncio.all_tasks() if not t.done()]
+    log.error("shutdown overran %.1f s; exiting with %d tasks pending", SHUTDOWN_LIMIT, len(tasks))
+    for task in tasks:
+        log.error("pending: %s", " <- ".join(_awaiting(task.get_coro())))
+    logging.shutdown()
+    os._exit(1)
 
 
 def _on_channel(channel: socket.socket, stop: asyncio.Event) -> None:
