@@ -79,7 +79,7 @@ async def serve_worker(spec: WorkerSpec) -> int:
 
 def _awaiting(coro: Any) -> list[str]:
     """Where a coroutine waits: each frame of its await chain, innermost last."""
-    where = []
+    where: list[str] = []
     while coro is not None and len(where) < 12:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
         if frame is not None:
