@@ -54,7 +54,7 @@ log = logging.getLogger("emulator")
 READY_TIMEOUT = 30.0  # a worker's start, imports included, on a loaded machine
 # From the signal to the last worker gone: the workers close their sessions within 1.5 s
 # (SessionRegistry.close_all); one still running at this point is killed.
-STOP_BUDGET = 1.8
+STOP_BUDGET = 1.6
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0
 CRASH_LIMIT, CRASH_WINDOW = 5, 30.0  # this many exits within this many seconds: give up
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from emulator.config import DEV_API_KEY
 from emulator.process.worker import WORKER_HEADER
 from emulator.testing.client import OrgaClient
 from emulator.testing.process import EmulatorProcess
@@ -208,6 +209,82 @@ def test_two_hundred_concurrent_claims_have_one_winner_twenty_times(workers, req
     asyncio.run(rounds())
 
 
+# --- one control plane -------------------------------------------------------------------------
+
+
+async def open_sessions_on_both(base_url: str, http: aiohttp.ClientSession) -> list[OrgaClient]:
+    """SDK-like clients, each /calls on a new connection, until both workers hold a session."""
+    clients: list[OrgaClient] = []
+    on: set[str] = set()
+    while on != {"0", "1"} and len(clients) < 16:
+        client = OrgaClient(base_url, http=http)
+        clients.append(client)
+        client.prepare([])
+        token = await client.mint_token()
+        async with http.post(
+            base_url + "/v1/realtime/calls",
+            json={"offer": await client.offer()},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+            on.add(resp.headers[WORKER_HEADER].split()[0])
+            await client.apply_answer(await resp.json())
+        await client.event("conversation.created")
+    assert on == {"0", "1"}
+    return clients
+
+
+def test_the_control_plane_of_one_worker_is_every_workers(workers):
+    """Without --state: a fault rule posted to one worker applies on both, the sessions list
+    shows both workers' sessions, and a reset through one ends the sessions of both."""
+    process = workers(2, "--no-turn")
+    url = process.base_url
+
+    async def scenario() -> None:
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            rule = {"fault": "http_status", "endpoint": "client-secrets", "status": 503}
+            async with http.post(url + "/_emulator/faults", json=rule) as resp:
+                assert resp.status == 201, await resp.text()
+            failed_on = set()
+            for _ in range(40):
+                async with http.post(
+                    url + "/v1/realtime/client-secrets?email=a@example.com",
+                    headers={"Authorization": f"Bearer {DEV_API_KEY}"},
+                ) as resp:
+                    assert resp.status == 503
+                    failed_on.add(resp.headers[WORKER_HEADER].split()[0])
+            assert failed_on == {"0", "1"}
+            async with http.delete(url + "/_emulator/faults") as resp:
+                assert resp.status == 200
+            clients = await open_sessions_on_both(url, http)
+            try:
+                ids = {c.conversation_id for c in clients}
+                for _ in range(4):  # whichever worker answers, the list is the same
+                    async with http.get(url + "/_emulator/sessions?state=live") as resp:
+                        listed = {s["conversation_id"] for s in (await resp.json())["sessions"]}
+                    assert listed == ids
+                async with http.post(url + "/_emulator/reset", json={}) as resp:
+                    assert resp.status == 200
+                    assert (await resp.json())["closed_sessions"] == len(clients)
+                for client in clients:
+                    await client.until(
+                        lambda c=client: (
+                            c.channel.readyState == "closed"
+                            or c.pc.connectionState in ("closed", "failed")
+                        ),
+                        10,
+                        "the reset to end the session",
+                    )
+                async with http.get(url + "/_emulator/sessions?state=live") as resp:
+                    assert (await resp.json())["sessions"] == []
+            finally:
+                for client in clients:
+                    await client.hangup()
+
+    asyncio.run(scenario())
+
+
 # --- crashes ----------------------------------------------------------------------------------
 
 
@@ -250,24 +327,8 @@ def test_sigterm_ends_the_sessions_of_every_worker_within_two_seconds(workers):
     async def scenario() -> float:
         connector = aiohttp.TCPConnector(force_close=True)
         async with aiohttp.ClientSession(connector=connector) as http:
-            clients: list[OrgaClient] = []
-            on: set[str] = set()
+            clients = await open_sessions_on_both(process.base_url, http)
             try:
-                while on != {"0", "1"} and len(clients) < 16:
-                    client = OrgaClient(process.base_url, http=http)
-                    clients.append(client)
-                    client.prepare([])
-                    token = await client.mint_token()
-                    async with http.post(
-                        process.base_url + "/v1/realtime/calls",
-                        json={"offer": await client.offer()},
-                        headers={"Authorization": f"Bearer {token}"},
-                    ) as resp:
-                        assert resp.status == 200, await resp.text()
-                        on.add(resp.headers[WORKER_HEADER].split()[0])
-                        await client.apply_answer(await resp.json())
-                    await client.event("conversation.created")
-                assert on == {"0", "1"}
                 started = time.monotonic()
                 process.proc.send_signal(signal.SIGTERM)
                 code = await asyncio.to_thread(process.proc.wait, 5)
