@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import time
@@ -19,13 +20,14 @@ from collections import deque
 from typing import Any
 
 from emulator.identity.clock import Clock
-from emulator.state.memory import MemoryState
-from emulator.state.wire import FrameError, doc_to_json, encode, read_frame
+from emulator.state.memory import JOURNAL_SIZE, MemoryState
+from emulator.state.wire import WATCH, FrameError, doc_to_json, encode, read_frame
 
 log = logging.getLogger(__name__)
 
 FEED_BACKLOG = 1024  # frames a slow feed reader may owe before it is cut off
-REPORT_TTL = 10.0  # a report not renewed within this long is dropped (a hung worker)
+REPORT_TTL = 3.0  # a report not renewed within this long is dropped (a hung worker)
+ASK_TIMEOUT = 2.0  # how long a journal read waits for a worker's entries
 
 # Operations handed straight to the MemoryState: name -> whether the result is a ControlDoc.
 FORWARDED = {
@@ -69,6 +71,11 @@ class StateHost:
         self._feeds: set[asyncio.StreamWriter] = set()
         self._reports: dict[str, tuple[dict[str, Any], float]] = {}
         self._events = 0
+        self._watchers: set[asyncio.StreamWriter] = set()
+        self._workers: set[asyncio.StreamWriter] = set()  # each worker's main connection
+        self._feed_on = False
+        self._asks: dict[int, asyncio.Future[list[dict[str, Any]]]] = {}
+        self._ask_ids = itertools.count(1)
         self._recent: deque[tuple[int, bytes]] = deque(maxlen=FEED_BACKLOG)
         self._connections: set[asyncio.Task[Any]] = set()
 
@@ -106,8 +113,32 @@ class StateHost:
                     continue
                 if op == "hello":
                     replica = str(message["args"][0])
+                    self._workers.add(writer)
                     continue
+                if op == "watch":
+                    self._watchers.add(writer)
+                    writer.write(WATCH.pack(b"v", await self.memory.version()))
+                    writer.write(WATCH.pack(b"f", self._feed_on))
+                    continue
+                if "answer" in message:
+                    asked = self._asks.pop(message["answer"], None)
+                    if asked is not None and not asked.done():
+                        asked.set_result(message.get("ok") or [])
+                    continue
+                if op == "entries" and "id" in message:  # not inline: it asks this worker too
+                    self._spawn(self._gather(writer, message["id"], message["args"][0]))
+                    continue
+                if op == "batch":
+                    for item_op, item_args in message["args"]:
+                        self._one_way(item_op, item_args)
+                    continue
+                version = await self.memory.version()
                 reply = await self._handle(op, message.get("args", []), replica)
+                if (new := await self.memory.version()) != version:
+                    self._announce(new)
+                if op == "reset":  # before the reply, as _announce: every worker clears first
+                    for worker in list(self._workers):
+                        worker.write(encode({"notice": "reset"}))  # before the reply: see _announce
                 if "id" in message:
                     writer.write(encode({"id": message["id"], **reply}))
         except (FrameError, ConnectionError) as exc:
@@ -115,7 +146,12 @@ class StateHost:
         except asyncio.CancelledError:
             pass
         finally:
-            self._feeds.discard(writer)
+            if writer in self._feeds:
+                self._feeds.discard(writer)
+                if not self._feeds:
+                    self._feed_wanted(False)
+            self._watchers.discard(writer)
+            self._workers.discard(writer)
             if replica is not None:
                 self._reports.pop(replica, None)
             writer.close()
@@ -123,11 +159,8 @@ class StateHost:
 
     async def _handle(self, op: Any, args: list[Any], replica: str | None) -> dict[str, Any]:
         try:
-            if op == "append":
-                self.memory.append(*args)
-                return {"ok": None}
-            if op == "publish":
-                self._publish(*args)
+            if op in ("append", "publish"):
+                self._one_way(op, args)
                 return {"ok": None}
             if op == "heartbeat":
                 self._reports[args[0]] = (args[1], time.monotonic() + REPORT_TTL)
@@ -135,6 +168,7 @@ class StateHost:
             if op == "replicas":
                 return {"ok": self._live_reports()}
             if op == "feed_position":
+                self._feed_wanted(True)
                 return {"ok": str(self._events)}
             if op in FORWARDED:
                 result = await getattr(self.memory, op)(*args)
@@ -145,6 +179,56 @@ class StateHost:
             return {"error": f"{op}: {exc}"}
         return {"error": f"unknown operation {op!r}"}
 
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
+
+    async def _gather(self, writer: asyncio.StreamWriter, request_id: int, journal: str) -> None:
+        """A journal read: every worker's entries (each keeps its own), merged by time."""
+        waiting = []
+        for worker in list(self._workers):
+            ask = next(self._ask_ids)
+            self._asks[ask] = asyncio.get_running_loop().create_future()
+            waiting.append(self._asks[ask])
+            worker.write(encode({"ask": ask, "op": "entries", "args": [journal]}))
+        merged = list(await self.memory.entries(journal))
+        if waiting:
+            done, pending = await asyncio.wait(waiting, timeout=ASK_TIMEOUT)
+            for future in pending:
+                future.cancel()  # a worker that hangs is left out, not waited for
+            for future in done:
+                merged += future.result()
+        merged.sort(key=lambda entry: entry.get("at") or 0)
+        writer.write(encode({"id": request_id, "ok": merged[-JOURNAL_SIZE:]}))
+
+    def _one_way(self, op: str, args: list[Any]) -> None:
+        if op == "append":
+            self.memory.append(*args)
+        elif op == "publish":
+            self._publish(*args)
+
+    def _announce(self, version: int) -> None:
+        """The new control version to every worker's watch connection. Written before the
+        reply to the change that made it, so it is in every worker's socket before the client
+        that made the change hears back: the next request anywhere sees it (LocalState reads
+        its watch socket, without waiting, on every version())."""
+        self._tell_watchers(WATCH.pack(b"v", version))
+
+    def _feed_wanted(self, on: bool) -> None:
+        """Workers publish feed events only while someone may read them: on from the first
+        feed_position (before its reply, as _announce), off when the last reader goes."""
+        if on != self._feed_on:
+            self._feed_on = on
+            self._tell_watchers(WATCH.pack(b"f", on))
+
+    def _tell_watchers(self, frame: bytes) -> None:
+        for writer in list(self._watchers):
+            if writer.transport.is_closing():
+                self._watchers.discard(writer)
+                continue
+            writer.write(frame)
+
     def _subscribe(self, writer: asyncio.StreamWriter, after: Any) -> None:
         """From now on, and first what was published after `after` (a feed_position) if the
         backlog still has it."""
@@ -154,6 +238,7 @@ class StateHost:
                 if number > since:
                     writer.write(frame)
         self._feeds.add(writer)
+        self._feed_wanted(True)
 
     def _publish(self, kind: str, data: dict[str, Any]) -> None:
         self._events += 1

@@ -14,13 +14,17 @@ import asyncio
 import contextlib
 import itertools
 import os
+import socket
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
 from emulator.identity.clock import Clock
-from emulator.state.store import ControlDoc, StateUnavailable
+from emulator.state.memory import JOURNAL_SIZE
+from emulator.state.store import JOURNALS, ControlDoc, StateUnavailable
 from emulator.state.wire import (
+    WATCH,
     FrameError,
     doc_from_json,
     encode,
@@ -45,6 +49,16 @@ class LocalState:
         self._reader_task: asyncio.Task[None] | None = None
         self._feeds: set[asyncio.StreamWriter] = set()
         self._closed = False
+        # One-way operations of this turn of the loop, sent as one frame (see _send).
+        self._batch: list[list[Any]] = []
+        # This worker's journal entries: kept here, read by the host when someone asks.
+        self._journals = {name: deque[dict[str, Any]](maxlen=JOURNAL_SIZE) for name in JOURNALS}
+        # The watch connection: a plain non-blocking socket the host writes each new control
+        # version to; version() reads it without waiting (see StateHost._announce).
+        self._watch: socket.socket | None = None
+        self._watch_buffer = b""
+        self._watched: int | None = None
+        self._feed_on = True  # until the watch says no one reads the feed
 
     # --- the connection -------------------------------------------------------------------------
 
@@ -61,12 +75,16 @@ class LocalState:
             raise StateUnavailable(self.label, exc.strerror or str(exc)) from None
         writer.write(encode({"op": "hello", "args": [self.replica_id]}))
         self._writer = writer
+        self._open_watch()
         self._reader_task = asyncio.ensure_future(self._read_replies(reader))
         return writer
 
     async def _read_replies(self, reader: asyncio.StreamReader) -> None:
         try:
             while (message := await read_frame(reader)) is not None:
+                if "ask" in message or "notice" in message:
+                    self._answer(message)
+                    continue
                 future = self._pending.pop(message.get("id", -1), None)
                 if future is None or future.done():
                     continue
@@ -79,7 +97,60 @@ class LocalState:
         finally:
             self._lost()
 
+    def _answer(self, message: dict[str, Any]) -> None:
+        """The host's questions: this worker's journal entries (a read fans out to every
+        worker, so recording one costs no message), and the reset notice that clears them."""
+        if message.get("notice") == "reset":
+            for journal in self._journals.values():
+                journal.clear()
+        elif message.get("op") == "entries" and self._writer is not None:
+            entries = list(self._journals.get(message["args"][0], ()))
+            self._writer.write(encode({"answer": message["ask"], "ok": entries}))
+
+    def _open_watch(self) -> None:
+        watch = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            watch.connect(self.path)  # a Unix socket connects at once or not at all
+            watch.sendall(encode({"op": "watch"}))
+        except OSError:
+            watch.close()
+            return
+        watch.setblocking(False)
+        self._watch, self._watch_buffer, self._watched = watch, b"", None
+
+    def _read_watch(self) -> int | None:
+        """The latest control version the host announced, read without waiting; None if the
+        watch is not there (then version() asks)."""
+        watch = self._watch
+        if watch is None:
+            return None
+        while True:
+            try:
+                data = watch.recv(4096)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            if not data:
+                self._close_watch()
+                return None
+            self._watch_buffer += data
+        whole = len(self._watch_buffer) - len(self._watch_buffer) % WATCH.size
+        for kind, value in WATCH.iter_unpack(self._watch_buffer[:whole]):
+            if kind == b"v":
+                self._watched = value
+            else:
+                self._feed_on = bool(value)
+        self._watch_buffer = self._watch_buffer[whole:]
+        return self._watched
+
+    def _close_watch(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+        self._watch, self._watched, self._feed_on = None, None, True
+
     def _lost(self) -> None:
+        self._close_watch()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -92,6 +163,7 @@ class LocalState:
         if self._closed:
             raise StateUnavailable(self.label, "closed")
         writer = await self._connect()
+        self._flush()  # what was recorded before this call reaches the host before it
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
@@ -104,10 +176,16 @@ class LocalState:
             raise StateUnavailable(self.label, f"{op}: no answer") from None
 
     def _send(self, op: str, *args: Any) -> None:
-        """One-way: written into the socket's buffer now, or dropped if not connected (the
-        journals and the feed are best effort, as with Redis down)."""
-        if self._writer is not None and not self._writer.is_closing():
-            self._writer.write(encode({"op": op, "args": list(args)}))
+        """One-way: gathered over this turn of the event loop and sent as one frame, or dropped
+        if not connected (the journals and the feed are best effort, as with Redis down)."""
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._batch.append([op, list(args)])
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch and self._writer is not None and not self._writer.is_closing():
+            self._writer.write(encode({"op": "batch", "args": batch}))
 
     async def close(self) -> None:
         self._closed = True
@@ -140,6 +218,9 @@ class LocalState:
     # --- the control document -------------------------------------------------------------------
 
     async def version(self) -> int:
+        watched = self._read_watch()
+        if watched is not None:
+            return watched
         return int(await self._call("version"))
 
     async def control(self) -> ControlDoc:
@@ -172,18 +253,20 @@ class LocalState:
     # --- journals and the feed ------------------------------------------------------------------
 
     def append(self, journal: str, entry: dict[str, Any]) -> None:
-        self._send("append", journal, entry)
+        self._journals[journal].append(entry)
 
     async def flush(self) -> None:
         """A round trip: the host reads one connection in order, so what was sent before it
-        has been recorded when it answers."""
+        (the feed's events) has been handled when it answers."""
         await self._call("ping")
 
     async def entries(self, journal: str) -> list[dict[str, Any]]:
         return list(await self._call("entries", journal))
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
-        self._send("publish", kind, data)
+        self._read_watch()
+        if self._feed_on:  # nobody reads the feed: nothing to send
+            self._send("publish", kind, data)
 
     async def feed_position(self) -> str:
         return str(await self._call("feed_position"))

@@ -78,6 +78,7 @@ async def test_what_one_worker_writes_the_others_read(host: StateHost) -> None:
         assert await other.entries(REQUESTS) == [{"path": "/x"}]
         epoch = await other.reset()
         assert (await one.control()).reset_epoch == epoch
+        assert await other.entries(REQUESTS) == []  # the entry one kept is gone too
     finally:
         await one.close()
         await other.close()
