@@ -34,6 +34,9 @@ from emulator.state.store import FAULTS, REQUESTS, TOKENS, ControlDoc, SharedSta
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 1.0  # the report's TTL is three of these
+# A burst of sessions starting pokes the heartbeat once per this, not once per session: a beat
+# serialises every session's summary, which must not land on each /calls.
+MIN_BEAT_SECONDS = 0.2
 RESET_WAIT_SECONDS = 5.0  # how long a reset waits for the other replicas to end their sessions
 RESET_POLL_SECONDS = 0.05
 
@@ -61,6 +64,7 @@ class Replica:
         self._lock = asyncio.Lock()
         self._scenarios: dict[str, Scenario] = {}
         self._wake: asyncio.Event | None = None
+        self._ended: dict[str, dict[str, Any]] = {}
         control.requests.sink = lambda entry: state.append(REQUESTS, entry)
         control.applied_faults.sink = lambda entry: state.append(FAULTS, entry)
         control.tokens.sink = lambda entry: state.append(TOKENS, entry)
@@ -211,8 +215,17 @@ class Replica:
             "epoch": self.epoch,
             "reset_closed": self.reset_closed,
             "live": [s.summary() for s in self.registry.sessions.values()],
-            "ended": [r.summary() for r in self.registry.ended],
+            "ended": self._ended_summaries(),
         }
+
+    def _ended_summaries(self) -> list[dict[str, Any]]:
+        """An ended session's summary never changes: each is made once."""
+        cache = {
+            r.conversation_id: self._ended.get(r.conversation_id) or r.summary()
+            for r in self.registry.ended
+        }
+        self._ended = cache
+        return list(cache.values())
 
     async def sessions(self) -> list[dict[str, Any]]:
         """Every replica's sessions, ended ones first, each group by start time."""
@@ -239,8 +252,9 @@ class Replica:
                 log.debug("heartbeat: %s", exc)
             except Exception:  # the heartbeat must outlive any one bad beat
                 log.exception("heartbeat failed")
+            await asyncio.sleep(MIN_BEAT_SECONDS)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), HEARTBEAT_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), HEARTBEAT_SECONDS - MIN_BEAT_SECONDS)
 
 
 def _started(summary: dict[str, Any]) -> float:

@@ -4,6 +4,7 @@ faults, scenarios, the clock, the sessions list and reset hold across them."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 
 import pytest
@@ -142,3 +143,61 @@ async def test_reset_through_a_clears_b(start_replica, http):
     assert live["sessions"] == []
     _, faults = await control(http, "GET", b.base_url, "/faults")
     assert faults["rules"] == [] and faults["applied"] == []
+
+
+async def test_the_feed_and_journals_of_a_cover_requests_on_b(start_replica, http):
+    a, b = start_replica(), start_replica()
+    async with http.get(f"{a.base_url}/_emulator/events") as stream:
+        assert stream.status == 200
+        await stream.content.readline()  # the feed's opening comment: subscribed from here
+        token = await mint(http, b.base_url, email="ada@example.com")
+        kind, data = await _next_event(stream, "request")
+        assert data["path"] == "/v1/realtime/client-secrets"
+    jti = _jti(token)
+
+    async def journalled() -> bool:
+        _, tokens = await control(http, "GET", a.base_url, "/tokens")
+        _, requests = await control(http, "GET", a.base_url, "/requests")
+        return jti in {t["jti"] for t in tokens["tokens"]} and any(
+            r["path"] == "/v1/realtime/client-secrets" for r in requests["requests"]
+        )
+
+    await until(journalled, 10, "A's journals show B's mint")
+    await call(http, b.base_url, token)
+
+    async def consumed() -> bool:
+        _, tokens = await control(http, "GET", a.base_url, "/tokens?status=consumed")
+        return [t["jti"] for t in tokens["tokens"]] == [jti]
+
+    await until(consumed, 10, "A's token journal shows it consumed on B")
+
+
+async def _next_event(stream, wanted: str, timeout: float = 10) -> tuple[str, dict]:
+    kind = None
+    async with asyncio.timeout(timeout):
+        async for raw in stream.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind == wanted:
+                return kind, json.loads(line[6:])
+    raise AssertionError(f"no {wanted} event")
+
+
+def _jti(token: str) -> str:
+    from emulator.identity.jws import unverified_claims
+
+    return str(unverified_claims(token)["jti"])
+
+
+async def test_a_session_fault_set_through_a_applies_once_to_a_call_on_b(start_replica, http):
+    a, b = start_replica(), start_replica()
+    rule = {"fault": "ice_never_connects", "times": 1}
+    status, _ = await control(http, "POST", a.base_url, "/faults", rule)
+    assert status == 201
+    first = (await call(http, b.base_url, await mint(http, b.base_url)))[1]["conversation_id"]
+    second = (await call(http, a.base_url, await mint(http, a.base_url)))[1]["conversation_id"]
+    _, faulted = await control(http, "GET", b.base_url, f"/sessions/{first}")
+    _, spared = await control(http, "GET", a.base_url, f"/sessions/{second}")
+    assert [f["fault"] for f in faulted["faults"]] == ["ice_never_connects"]
+    assert spared["faults"] == []
