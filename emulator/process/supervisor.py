@@ -38,6 +38,7 @@ from emulator.config import Settings
 from emulator.net import reachable_host
 from emulator.process.workers import (
     SPEC_ENV,
+    STATE_DIR_PREFIX,
     TURN_WORKER,
     PortError,
     WorkerSpec,
@@ -128,7 +129,7 @@ class Supervisor:
 
     async def _host_state(self) -> None:
         """Without --state, the workers share the supervisor's (emulator/state/host.py)."""
-        self._state_dir = tempfile.mkdtemp(prefix="orga-emulator-")
+        self._state_dir = tempfile.mkdtemp(prefix=STATE_DIR_PREFIX)
         self._state = StateHost(
             os.path.join(self._state_dir, "state.sock"), leeway=self.settings.token_leeway
         )

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 from typing import Any
@@ -23,7 +24,8 @@ from emulator.http.health import READINESS
 from emulator.process.cli import _load_in_background, _run, _signals_set
 from emulator.process.logs import setup_logging
 from emulator.process.server import EmulatorServer, StartupError
-from emulator.process.workers import SPEC_ENV, WorkerSpec
+from emulator.process.workers import SPEC_ENV, STATE_DIR_PREFIX, WorkerSpec
+from emulator.state.wire import LOCAL_SCHEME, socket_path
 
 # A worker still shutting down this long after being told to stop exits at once (the
 # supervisor kills one after STOP_BUDGET; this covers a supervisor killed with -9).
@@ -58,7 +60,8 @@ async def serve_worker(spec: WorkerSpec) -> int:
     _load_in_background(server)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_reader(channel.fileno(), _on_channel, channel, stop)
+    orphaned = asyncio.Event()  # the supervisor went without stopping us
+    loop.add_reader(channel.fileno(), _on_channel, channel, stop, orphaned)
     with _signals_set(stop):
         try:
             facts = {
@@ -74,7 +77,18 @@ async def serve_worker(spec: WorkerSpec) -> int:
             await server.close()
             overrun.cancel()
             channel.close()
+            if orphaned.is_set():
+                _remove_state_dir(spec.settings.state)
     return 0
+
+
+def _remove_state_dir(state: str) -> None:
+    """A supervisor killed with -9 leaves its state socket's directory behind: its workers,
+    the last to know of it, remove it (each tries; one succeeds)."""
+    if state.startswith(LOCAL_SCHEME):
+        directory = os.path.dirname(socket_path(state))
+        if os.path.basename(directory).startswith(STATE_DIR_PREFIX):
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _awaiting(coro: Any) -> list[str]:
@@ -99,7 +113,7 @@ def _overran() -> None:
     os._exit(1)
 
 
-def _on_channel(channel: socket.socket, stop: asyncio.Event) -> None:
+def _on_channel(channel: socket.socket, stop: asyncio.Event, orphaned: asyncio.Event) -> None:
     """The supervisor writes nothing: readable means it has gone (end of file)."""
     try:
         data = channel.recv(64)
@@ -107,8 +121,11 @@ def _on_channel(channel: socket.socket, stop: asyncio.Event) -> None:
         return
     except OSError:
         data = b""
-    if not data:
-        stop.set()
+    if not data:  # end of file: read once, not again at every turn of the loop
+        asyncio.get_running_loop().remove_reader(channel.fileno())
+        if not stop.is_set():
+            orphaned.set()
+            stop.set()
 
 
 def _prepare(app: web.Application, spec: WorkerSpec) -> None:

@@ -17,6 +17,8 @@ from emulator.config import Settings
 from emulator.net import ListenError
 
 SPEC_ENV = "ORGA_EMULATOR_WORKER_SPEC"
+# The supervisor's directory for the workers' state socket (emulator/state/host.py).
+STATE_DIR_PREFIX = "orga-emulator-state-"
 # The worker that runs the embedded TURN server, when there is one.
 TURN_WORKER = 0
 
