@@ -9,8 +9,11 @@ addTrack) in a tiny aiohttp server, as the reference.
 
     python bench/calls_load.py                  # 25 sessions, ~1 min
     python bench/calls_load.py --sessions 40 --seconds 30 --audio speech
+    python bench/calls_load.py --workers 1,2 --load-cores 1 --stock-sessions 0
+        # each worker count in turn, the emulator on every core but 1, the load on core 1
 
-Prints: server CPU per session (% of one core, from /proc/<pid>/stat over the steady window);
+Prints: server CPU per session (% of one core, from /proc/<pid>/stat over the steady window,
+the supervisor's and every worker's summed with --workers); sessions per worker;
 frames sent, echoed and lost; /calls server time p50/p95 (the emulator's access log); offer ->
 session.created p50/p95; echo delay in live mode; the stock echo's CPU and the ratio.
 """
@@ -41,7 +44,13 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from proc import cpu_seconds, pinned
+from proc import (
+    add_scale_options,
+    pinned_to,
+    split_cores,
+    tree_cpu_seconds,
+    worker_args,
+)
 
 from emulator.config import DEV_API_KEY
 from emulator.testing.client import OrgaClient
@@ -54,6 +63,7 @@ SAMPLE_RATE = 48000
 FRAME = 960  # 20 ms
 VOICED_DBOV = -50  # the emulator's default --vad-threshold-dbov
 CALLS_LOG = re.compile(r"POST /v1/realtime/calls 200 ([\d.]+)ms")
+WORKER_TAG = re.compile(r"\[worker (\d+)\]")
 
 
 # --- audio, encoded once --------------------------------------------------------------------
@@ -230,8 +240,11 @@ class BenchPeer:
 # --- servers --------------------------------------------------------------------------------
 
 
-def start_pinned_emulator(core: int, sessions: int, mode: str) -> EmulatorProcess:
+def start_pinned_emulator(
+    cores: set[int], sessions: int, mode: str, workers: str
+) -> EmulatorProcess:
     return start_emulator(
+        *worker_args(workers),
         "--no-turn",
         "--echo-mode",
         mode,
@@ -240,19 +253,19 @@ def start_pinned_emulator(core: int, sessions: int, mode: str) -> EmulatorProces
         "--log-level",
         "info",
         cwd=ROOT,
-        preexec_fn=pinned(core),
+        preexec_fn=pinned_to(cores),
         timeout=30,
     )
 
 
-def start_stock(core: int, port_file: Path) -> subprocess.Popen:
+def start_stock(cores: set[int], port_file: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, __file__, "--serve-stock", str(port_file)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=pinned(core),
+        preexec_fn=pinned_to(cores),
     )
 
 
@@ -333,6 +346,7 @@ class RunResult:
     peers: list[BenchPeer]
     server_calls_ms: list[float] = field(default_factory=list)
     exit_code: int | None = None
+    per_worker: dict[str, int] = field(default_factory=dict)  # sessions opened by each
 
     @property
     def per_session(self) -> float:
@@ -353,18 +367,22 @@ async def run(
         pump = None
         if stock:
             port_file = Path(tmp) / "port"
-            proc = start_stock(args.server_core, port_file)
+            proc = start_stock(args.server_cores, port_file)
             log_lines: list[str] = []
             pump = loop.run_in_executor(None, lambda: log_lines.extend(proc.stderr))
         else:
-            emulator = start_pinned_emulator(args.server_core, sessions, args.echo_mode)
+            emulator = start_pinned_emulator(
+                args.server_cores, sessions, args.echo_mode, args.workers
+            )
             proc, log_lines = emulator.proc, emulator.output
         try:
             if stock:
                 base_url = f"http://127.0.0.1:{await wait_port(port_file, proc)}"
             else:
                 base_url = emulator.base_url
-            async with aiohttp.ClientSession() as http:
+            # A connection per request, so that /calls reach every worker (--workers).
+            connector = aiohttp.TCPConnector(force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as http:
                 peers = [
                     BenchPeer(base_url, http, payloads, unique, levels, i * 7 % len(payloads))
                     for i in range(sessions)
@@ -383,9 +401,10 @@ async def run(
                 await asyncio.sleep(args.warmup)
                 for peer in peers:
                     peer.counting = True
-                cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+                # The supervisor and every worker with --workers.
+                cpu0, t0 = tree_cpu_seconds(proc.pid), time.monotonic()
                 await asyncio.sleep(args.seconds)
-                cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+                cpu1, t1 = tree_cpu_seconds(proc.pid), time.monotonic()
                 for peer in peers:
                     peer.stop_sending()
                 await asyncio.sleep(0.5)  # in-flight echoes
@@ -408,6 +427,10 @@ async def run(
         match = CALLS_LOG.search(line)
         if match:
             result.server_calls_ms.append(float(match.group(1)))
+            worker = WORKER_TAG.search(line)
+            if worker:
+                key = worker.group(1)
+                result.per_worker[key] = result.per_worker.get(key, 0) + 1
     return result
 
 
@@ -465,6 +488,9 @@ def report(result: RunResult, live: bool, mode: str) -> None:
             f"p50 {pct(delays, 0.5):.1f} ms, p95 {pct(delays, 0.95):.1f} ms, "
             f"max {max(delays):.1f} ms"
         )
+    if result.per_worker:
+        spread = ", ".join(f"worker {k}: {n}" for k, n in sorted(result.per_worker.items()))
+        print(f"sessions per worker: {spread}")
     print(f"server exit code after SIGTERM: {result.exit_code}")
 
 
@@ -480,14 +506,27 @@ async def main_async(args: argparse.Namespace) -> None:
     for p in payloads:
         counts[p] = counts.get(p, 0) + 1
     unique = {p for p, n in counts.items() if n == 1}
+    counts_of_workers = [w.strip() for w in args.workers.split(",")]
     print(
         f"audio: {args.audio}, {len(payloads)} pre-encoded Opus packets "
-        f"({len(unique)} unique), server on core {args.server_core}, "
-        f"load on core {args.client_core}"
+        f"({len(unique)} unique), server on cores {sorted(args.server_cores)} "
+        f"(workers: {', '.join(counts_of_workers)}), load on cores {sorted(args.client_cores)}"
     )
-    name = f"orga-emulator ({args.echo_mode} echo)"
-    emulator = await run(name, args, payloads, unique, levels, stock=False)
-    report(emulator, live=True, mode=args.echo_mode)
+    runs: list[tuple[str, RunResult]] = []
+    for workers in counts_of_workers:
+        args.workers = workers
+        name = f"orga-emulator ({args.echo_mode} echo, {workers} worker(s))"
+        emulator = await run(name, args, payloads, unique, levels, stock=False)
+        report(emulator, live=True, mode=args.echo_mode)
+        runs.append((workers, emulator))
+    if len(runs) > 1:
+        first = runs[0][1].per_session
+        print("\nserver CPU per session (supervisor and workers summed), against the first:")
+        for workers, result in runs:
+            print(
+                f"  {workers:>4} worker(s): {result.per_session:.2f}% of a core "
+                f"({result.per_session / max(first, 1e-9):.2f}x)"
+            )
     if args.stock_sessions:
         stock = await run("stock aiortc echo (reference)", args, payloads, unique, levels, True)
         report(stock, live=False, mode="stock")
@@ -529,15 +568,20 @@ def main() -> None:
     )
     parser.add_argument("--server-core", type=int, default=0, help="core for the emulator (0)")
     parser.add_argument("--client-core", type=int, default=1, help="core for the clients (1)")
+    add_scale_options(parser)
     parser.add_argument("--serve-stock", metavar="PORT_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_stock:
         asyncio.run(serve_stock(args.serve_stock))
         return
-    cores = os.sched_getaffinity(0)
-    if {args.server_core, args.client_core} - cores:
-        raise SystemExit(f"cores {args.server_core}/{args.client_core} not in {sorted(cores)}")
-    os.sched_setaffinity(0, {args.client_core})
+    if args.load_cores:
+        args.client_cores, args.server_cores = split_cores(args.load_cores)
+    else:
+        cores = os.sched_getaffinity(0)
+        if {args.server_core, args.client_core} - cores:
+            raise SystemExit(f"cores {args.server_core}/{args.client_core} not in {sorted(cores)}")
+        args.client_cores, args.server_cores = {args.client_core}, {args.server_core}
+    os.sched_setaffinity(0, args.client_cores)
     asyncio.run(main_async(args))
 
 

@@ -35,6 +35,7 @@ class Settings:
     port: int = 8787
     port_file: str | None = None
     ready_file: str | None = None
+    workers: int = 1
     api_keys: tuple[str, ...] = (DEV_API_KEY,)
     users: tuple[str, ...] = ()
     token_ttl: int = 900
@@ -95,6 +96,33 @@ def _port_range(text: str) -> str:
     return text
 
 
+MAX_WORKERS = 256
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask), as `--workers auto` counts them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class _BadWorkers(argparse.ArgumentTypeError, ValueError):
+    """argparse prints its message as it is; the environment's parser catches a ValueError."""
+
+
+def _workers(text: str) -> int:
+    if text.strip().lower() == "auto":
+        return available_cores()
+    try:
+        value = int(text)
+    except ValueError:
+        raise _BadWorkers(f"not a number of workers or 'auto': {text}") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise _BadWorkers(f"workers must be between 1 and {MAX_WORKERS} (or 'auto'): {text}")
+    return value
+
+
 def _ipv4(text: str) -> str:
     ipaddress.IPv4Address(text)
     return text
@@ -115,6 +143,14 @@ OPTION_LIST = (
         "ready_file",
         "Write JSON {base_url, port, turn_port, pid} to this file once every port listens.",
         metavar="PATH",
+    ),
+    Option(
+        "workers",
+        "Processes serving the HTTP port together (SO_REUSEPORT), under a supervisor that "
+        "restarts them; 'auto': one per core. 1: one process, no supervisor. See "
+        "docs/workers.md.",
+        _workers,
+        metavar="N|auto",
     ),
     Option(
         "api_keys",

@@ -22,6 +22,7 @@ from emulator.identity.clock import CLOCK
 from emulator.net import reachable_host
 from emulator.process.logs import redact, setup_logging
 from emulator.process.server import EmulatorServer, StartupError
+from emulator.process.server import _write_atomically as write_atomically
 from emulator.rtc.registry import SESSIONS
 from emulator.rtc.relay import RELAY
 
@@ -37,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exec_main(argv[1:])
     settings = settings_from(build_parser().parse_args(argv), os.environ)
     setup_logging(settings.log_level)
+    if settings.workers > 1:
+        return _run(serve_workers(settings))
     return _run(serve(settings))
 
 
@@ -122,13 +125,56 @@ class _signals_set:
 
 
 def startup_line(server: EmulatorServer) -> str:
-    settings, turn = server.settings, server.turn_address
+    return format_startup_line(server.settings, server.base_url, server.turn_address)
+
+
+def format_startup_line(
+    settings: Settings,
+    base_url: str,
+    turn: tuple[str, int] | None,
+    workers: Sequence[int] = (),
+) -> str:
     key = DEV_API_KEY if not settings.api_keys_given else ", ".join(map(redact, settings.api_keys))
     turn_text = f"turn:{turn[0]}:{turn[1]} (udp+tcp)" if turn else "off"
-    return (
-        f"orga-emulator {__version__} listening on {server.base_url}  api key: {key}  "
-        f"TURN: {turn_text}  demo: {server.base_url}/ (open it in a browser)  docs: README.md"
+    line = (
+        f"orga-emulator {__version__} listening on {base_url}  api key: {key}  "
+        f"TURN: {turn_text}  demo: {base_url}/ (open it in a browser)  docs: README.md"
     )
+    if workers:
+        line += f"  workers: {len(workers)} (pids {', '.join(map(str, workers))})"
+    return line
+
+
+# --- workers ------------------------------------------------------------------------------------
+
+
+async def serve_workers(settings: Settings, stop: asyncio.Event | None = None) -> int:
+    """--workers N: a supervisor and its workers, until `stop` or a signal (every worker's
+    sessions closed within 2 s), or until a worker keeps crashing (1)."""
+    from emulator.process.supervisor import Supervisor, SupervisorError
+
+    supervisor = Supervisor(settings)
+    try:
+        await supervisor.start()
+    except SupervisorError as exc:
+        print(f"orga-emulator: {exc}", file=sys.stderr)
+        return 2
+    stop = stop or asyncio.Event()
+    with _signals_set(stop):
+        if supervisor.tls:
+            from emulator.process.tls import client_hints
+
+            assert supervisor.port is not None
+            host = reachable_host(settings.host)
+            print("\n".join(client_hints(supervisor.tls, host, supervisor.port)), flush=True)
+        if settings.port_file:
+            write_atomically(Path(settings.port_file), f"{supervisor.port}\n")
+        if settings.ready_file:
+            facts = json.dumps(supervisor.ready_facts())
+            write_atomically(Path(settings.ready_file), facts + "\n")
+        line = format_startup_line(settings, supervisor.base_url, supervisor.turn, supervisor.pids)
+        print(line, flush=True)
+        return await supervisor.run(stop)
 
 
 # --- exec ---------------------------------------------------------------------------------------
@@ -166,6 +212,13 @@ def _exec_main(argv: list[str]) -> int:
         if getattr(namespace, name) is None and f"ORGA_EMULATOR_{name.upper()}" not in os.environ:
             setattr(namespace, name, 0)
     settings = settings_from(namespace, os.environ)
+    if settings.workers > 1:
+        print(
+            "orga-emulator exec: --workers runs one process around a command; start "
+            "`orga-emulator --workers N` on its own and point the command at it",
+            file=sys.stderr,
+        )
+        return 2
     setup_logging(settings.log_level)
     return _run(exec_command(settings, argv[split + 1 :]))
 

@@ -36,9 +36,12 @@ class EscapingFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, tag: str | None = None) -> None:
+    """Log to stderr at `level`; `tag` (a worker's "worker 1") starts every line after the
+    level, so that the lines of workers sharing one stderr can be told apart."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    who = f"[{tag}] " if tag else ""
+    handler.setFormatter(EscapingFormatter(f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -32,8 +32,11 @@ class StartupError(Exception):
 class EmulatorServer:
     """The emulator on its sockets: HTTP, and TURN when enabled."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, reuse_port: bool = False
+    ) -> None:
         self.settings = settings
+        self._reuse_port = reuse_port  # a worker shares the port with its siblings
         try:
             self.app = create_app(settings, clock=clock)
         except ConfigError as exc:
@@ -79,6 +82,7 @@ class EmulatorServer:
             settings.host,
             settings.port,
             ssl_context=self.tls.context if self.tls else None,
+            reuse_port=self._reuse_port or None,
         )
         try:
             await site.start()

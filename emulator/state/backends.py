@@ -14,6 +14,10 @@ def open_state(
     costs nothing more without it."""
     if url == MEMORY_URL:
         return MemoryState(clock, leeway=leeway)
+    if url.startswith("local:"):
+        from emulator.state.local import LocalState
+
+        return LocalState(url, clock, leeway=leeway)
     from emulator.state.redis import RedisState
 
     return RedisState(url, clock, leeway=leeway, prefix=prefix)

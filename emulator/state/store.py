@@ -147,6 +147,8 @@ def check_url(url: str) -> str:
     """`memory:` or `redis://HOST[:PORT][/DB]` (rediss:// for TLS, unix:// for a socket)."""
     if url in (MEMORY_URL, "memory", "memory://"):
         return MEMORY_URL
+    if url.startswith("local:") and len(url) > len("local:"):
+        return url  # a supervisor's workers (emulator/state/local.py)
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise StateUrlError(

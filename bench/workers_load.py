@@ -1,0 +1,105 @@
+"""client-secrets with 1 and N workers: throughput, latency and server CPU per request.
+
+    python bench/workers_load.py [--workers 1,2] [--load-cores 1] [--rounds 3] [--duration 5]
+
+Each worker count is started in turn (rounds interleaved, so that the noise of a shared machine
+hits all alike), pinned to the cores --load-cores leaves it; the load is bench/http_load.py's
+own load generator (keep-alive HTTP/1.1 on raw streams), on the load cores. The server's CPU is
+the supervisor's and every worker's, read from /proc. Prints, per worker count, the median over
+the rounds of requests/s, p50/p99 and CPU per request, and each against the first count: on a
+machine whose load shares the server's cores, the CPU per request is the coordination tax.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import http_load
+from proc import add_scale_options, pinned_to, split_cores, tree_cpu_seconds, worker_args
+
+from emulator.testing.process import start_emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUEST = (
+    "POST /v1/realtime/client-secrets?email=bench%40example.com HTTP/1.1\\r\\n"
+    f"Host: bench\\r\\nAuthorization: Bearer {http_load.API_KEY}\\r\\n"
+    "Content-Length: 0\\r\\n\\r\\n"
+)
+
+
+def measure(workers: str, server_cores: set[int], load_cpu: int, args: argparse.Namespace) -> dict:
+    log = Path(tempfile.gettempdir()) / f"orga-emulator-bench-workers-{workers}.log"
+    emulator = start_emulator(
+        *worker_args(workers),
+        "--turn-port",
+        "0",
+        cwd=ROOT,
+        preexec_fn=pinned_to(server_cores),
+        log_file=log,
+        timeout=60,
+    )
+    try:
+        asyncio.run(http_load.mint_token(emulator.base_url))  # every worker is up by now
+        load = argparse.Namespace(
+            connections=args.connections, duration=args.duration, client_cpu=load_cpu
+        )
+        cpu0, wall0 = tree_cpu_seconds(emulator.pid), time.perf_counter()
+        result = http_load.run_load(load, emulator.port, REQUEST)
+        cpu = tree_cpu_seconds(emulator.pid) - cpu0
+        wall = time.perf_counter() - wall0
+        # CPU over the whole run (its 1 s warm-up included) per request of the measured part,
+        # scaled to the whole run's requests at the measured rate.
+        per_request = cpu / (result["rps"] * wall)
+        return {**result, "cpu_us": per_request * 1e6, "cpu_share": cpu / wall}
+    finally:
+        emulator.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_scale_options(parser)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each count (default 3)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run (5)")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    args = parser.parse_args()
+    load_cores, server_cores = split_cores(args.load_cores or {1})
+    counts = [c.strip() for c in args.workers.split(",")]
+    runs: dict[str, list[dict]] = {c: [] for c in counts}
+    print(
+        f"client-secrets, {args.connections} connections, {args.duration:.0f} s x "
+        f"{args.rounds} rounds; server on cores {sorted(server_cores)}, load on "
+        f"{sorted(load_cores)}"
+    )
+    for _ in range(args.rounds):
+        for count in counts:
+            runs[count].append(measure(count, server_cores, min(load_cores), args))
+    header = ("workers", "req/s", "p50 ms", "p99 ms", "errors", "CPU/req us", "server CPU")
+    print("{:>8} {:>9} {:>8} {:>8} {:>7} {:>11} {:>11}".format(*header))
+    medians = {}
+    for count in counts:
+        rows = runs[count]
+        m = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k != "elapsed"}
+        medians[count] = m
+        print(
+            f"{count:>8} {m['rps']:9.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} "
+            f"{int(sum(r['errors'] for r in rows)):7d} {m['cpu_us']:11.0f} "
+            f"{100 * m['cpu_share']:10.0f}%"
+        )
+    first = medians[counts[0]]
+    for count in counts[1:]:
+        m = medians[count]
+        print(
+            f"{count} workers against {counts[0]}: CPU per request "
+            f"{m['cpu_us'] / first['cpu_us']:.2f}x, throughput {m['rps'] / first['rps']:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
