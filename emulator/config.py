@@ -7,7 +7,6 @@ wins over the variable, which wins over the default.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import secrets
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from emulator import __version__
+from emulator.option_types import ipv4, port, port_range, workers
 from turn_stub.options import Option, OptionTable
 from turn_stub.policy import peer_rule
 
@@ -89,55 +89,9 @@ class Settings:
         return self.api_keys != (DEV_API_KEY,)
 
 
-def _port_range(text: str) -> str:
-    low, sep, high = text.partition("-")
-    if not (sep and low.isdigit() and high.isdigit() and 1 <= int(low) <= int(high) <= 65535):
-        raise ValueError(f"not a port range LOW-HIGH: {text}")
-    return text
-
-
-MAX_WORKERS = 256
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity mask), as `--workers auto` counts them."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-class _BadWorkers(argparse.ArgumentTypeError, ValueError):
-    """argparse prints its message as it is; the environment's parser catches a ValueError."""
-
-
-def _workers(text: str) -> int:
-    if text.strip().lower() == "auto":
-        return available_cores()
-    try:
-        value = int(text)
-    except ValueError:
-        raise _BadWorkers(f"not a number of workers or 'auto': {text}") from None
-    if not 1 <= value <= MAX_WORKERS:
-        raise _BadWorkers(f"workers must be between 1 and {MAX_WORKERS} (or 'auto'): {text}")
-    return value
-
-
-def _ipv4(text: str) -> str:
-    ipaddress.IPv4Address(text)
-    return text
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError(f"not a port: {text}")
-    return value
-
-
 OPTION_LIST = (
     Option("host", "Address the HTTP API binds to."),
-    Option("port", "HTTP port; 0 picks a free one (see --port-file).", _port),
+    Option("port", "HTTP port; 0 picks a free one (see --port-file).", port),
     Option("port_file", "Write the chosen HTTP port to this file once listening.", metavar="PATH"),
     Option(
         "ready_file",
@@ -149,7 +103,7 @@ OPTION_LIST = (
         "Processes serving the HTTP port together (SO_REUSEPORT), under a supervisor that "
         "restarts them; 'auto': one per core. 1: one process, no supervisor. See "
         "docs/workers.md.",
-        _workers,
+        workers,
         metavar="N|auto",
     ),
     Option(
@@ -252,18 +206,18 @@ OPTION_LIST = (
         "rtc_ports",
         "UDP ports for the emulator's WebRTC peers, so a container can publish them "
         "(host candidates only).",
-        _port_range,
+        port_range,
         metavar="LOW-HIGH",
     ),
     Option(
         "advertised_ip",
         "IPv4 address written into the answer's host candidates instead of the bound one "
         "(1:1 NAT, e.g. the Docker host's address).",
-        _ipv4,
+        ipv4,
         metavar="IP",
     ),
     Option("turn", "Run the built-in TURN/STUN server (turn_stub) in-process.", boolean=True),
-    Option("turn_port", "UDP and TCP port of the built-in TURN/STUN server.", _port),
+    Option("turn_port", "UDP and TCP port of the built-in TURN/STUN server.", port),
     Option(
         "turn_host",
         "Host written into the ice-config URLs. Default: --host, or this "
