@@ -253,8 +253,11 @@ class Replica:
             except Exception:  # the heartbeat must outlive any one bad beat
                 log.exception("heartbeat failed")
             await asyncio.sleep(MIN_BEAT_SECONDS)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the task's own
+            # cancellation when the wake-up lands at the same moment, and cleanup then hangs.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), HEARTBEAT_SECONDS - MIN_BEAT_SECONDS)
+                async with asyncio.timeout(HEARTBEAT_SECONDS - MIN_BEAT_SECONDS):
+                    await self._wake.wait()
 
 
 def _started(summary: dict[str, Any]) -> float:
