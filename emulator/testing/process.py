@@ -119,9 +119,12 @@ def start_emulator(
         started.set()
 
     threading.Thread(target=pump, daemon=True).start()
-    if not started.wait(timeout) or proc.poll() is not None:
+    started.wait(timeout)
+    # The log can end (the process exited) before the process is reaped: no startup line is
+    # a failure whatever poll() says yet.
+    line = next((x for x in output if is_startup_line(x)), None)
+    if line is None or proc.poll() is not None:
         _fail(proc, "".join(output))
-    line = next(x for x in output if is_startup_line(x))
     return EmulatorProcess(proc, line, _base_url(line), output)
 
 
