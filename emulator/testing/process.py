@@ -122,10 +122,10 @@ def start_emulator(
     started.wait(timeout)
     # The log can end (the process exited) before the process is reaped: no startup line is
     # a failure whatever poll() says yet.
-    line = next((x for x in output if is_startup_line(x)), None)
-    if line is None or proc.poll() is not None:
+    startup = next((x for x in output if is_startup_line(x)), None)
+    if startup is None or proc.poll() is not None:
         _fail(proc, "".join(output))
-    return EmulatorProcess(proc, line, _base_url(line), output)
+    return EmulatorProcess(proc, startup, _base_url(startup), output)
 
 
 def _wait_in_file(proc: subprocess.Popen[str], log: Path, timeout: float) -> str:
