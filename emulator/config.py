@@ -296,7 +296,7 @@ OPTION_LIST = (
         "state",
         "Where single-use claims, faults, scenarios, the clock, journals and the sessions list "
         "live: 'memory:' (this process) or redis://HOST:PORT/DB, shared by every worker and "
-        "replica (needs the 'redis' extra). See docs/scale-out.md.",
+        "replica. See docs/scale-out.md.",
         metavar="URL",
     ),
     Option(
