@@ -24,6 +24,7 @@ import gc
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -128,7 +129,7 @@ def worker_main(args: argparse.Namespace) -> None:
     gc.disable()  # the load generator's own pauses must not show up as server latency
     request = args.request.encode().decode("unicode_escape").encode()
     result = _uvloop_run()(_load(args.host, args.port, request, args.connections, args.duration))
-    print(json.dumps(result))
+    Path(args.result_file).write_text(json.dumps(result))  # too long for a pipe read in one go
 
 
 # --- the reference: a bare aiohttp app (runs in its own process) -------------------------------
@@ -195,6 +196,7 @@ def run_load(args, port: int, request: str, server_pid: int) -> dict:
     """The load from every load core at once, the server's CPU counted over the same window."""
     load_cores = sorted(cores(args.load_cores))
     share, extra = divmod(args.connections, len(load_cores))
+    results_dir = Path(tempfile.mkdtemp(prefix="orga-bench-"))
     workers = [
         subprocess.Popen(
             [
@@ -211,6 +213,8 @@ def run_load(args, port: int, request: str, server_pid: int) -> dict:
                 str(args.duration),
                 "--client-cpu",
                 str(core),
+                "--result-file",
+                str(results_dir / f"{core}.json"),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -221,11 +225,15 @@ def run_load(args, port: int, request: str, server_pid: int) -> dict:
         assert worker.stdout is not None
         assert worker.stdout.readline().strip() == "measuring"
     cpu_before, wall_before = tree_cpu_seconds(server_pid), time.perf_counter()
-    results = [json.loads(worker.communicate()[0]) for worker in workers]
+    for worker in workers:
+        worker.wait()
+        worker.stdout.close()  # type: ignore[union-attr]
     cpu = tree_cpu_seconds(server_pid) - cpu_before
     wall = time.perf_counter() - wall_before
     if any(worker.returncode for worker in workers):
         raise RuntimeError("a load worker failed")
+    results = [json.loads(path.read_text()) for path in sorted(results_dir.iterdir())]
+    shutil.rmtree(results_dir)
     latencies = [value for result in results for value in result["latencies"]]
     requests = len(latencies)
     return {
@@ -293,6 +301,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--request", help=argparse.SUPPRESS)
+    parser.add_argument("--result-file", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
