@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import random
 
 import jwt
 import pytest
@@ -83,3 +84,38 @@ def test_expires_at_is_the_expiry_in_utc():
     assert IssuedToken("t", {"exp": 0}).expires_at == "1970-01-01T00:00:00.000000"
     assert IssuedToken("t", {"exp": 1796050359}).expires_at == "2026-11-30T14:52:39.000000"
     assert IssuedToken("t", {"exp": 1796050360}).expires_at == "2026-11-30T14:52:40.000000"
+
+
+EMAILS = ["ada@example.com", 'zoë"\\\u2028\U0001f600@example.com', None]
+EXTRAS = [
+    {},
+    {"test_id": "tests/a.py::test_b[1]"},
+    {"test_id": "é\n"},
+    {"sub": "overridden"},  # an extra claim named like a minted one replaces it in place
+]
+
+
+@pytest.mark.parametrize("email", EMAILS)
+@pytest.mark.parametrize("extra", EXTRAS)
+def test_minted_tokens_are_pyjwt_of_their_claims(email, extra):
+    authority = TokenAuthority(
+        SECRET, issuer="orga-émulator", ttl=900, leeway=0, clock=Clock(), ids=IdFactory(3)
+    )
+    issued = authority.mint(user_id="u-1", api_key_id="key_1", email=email, **extra)
+    assert issued.token == jwt.encode(issued.claims, SECRET, algorithm="HS256")
+    assert authority.verify(issued.token) == issued.claims
+
+
+def test_a_float_lifetime_is_written_as_json_writes_it():
+    authority = TokenAuthority(
+        SECRET, issuer="orga-emulator", ttl=900.5, leeway=0, clock=Clock(), ids=IdFactory(3)
+    )
+    issued = authority.mint(user_id="u-1", api_key_id="key_1")
+    assert issued.token == jwt.encode(issued.claims, SECRET, algorithm="HS256")
+
+
+def test_seeded_ids_are_as_before():
+    ids = IdFactory(42)
+    draws = random.Random(42)
+    assert ids.token_id() == "tok_" + draws.getrandbits(96).to_bytes(12, "big").hex()
+    assert ids.event_id() == "event_" + draws.getrandbits(64).to_bytes(8, "big").hex()
