@@ -10,7 +10,7 @@ from emulator.http import errors
 from emulator.http.auth import mint_token, require_api_key, require_ephemeral_token
 from emulator.http.bodies import parse_call_request, read_json
 from emulator.http.keys import CONVERSATION_ID
-from emulator.identity.tokens import LEDGER, TOKENS, IssuedToken
+from emulator.identity.tokens import LEDGER, TOKENS
 from emulator.rtc.registry import SESSIONS, AtCapacity, TokenSpent
 from emulator.rtc.relay import RELAY
 from emulator.rtc.sdp import check_offer_sdp
@@ -22,16 +22,15 @@ routes = web.RouteTableDef()
 async def create_client_secret(request: web.Request) -> web.Response:
     key = require_api_key(request, request.app[SETTINGS].api_keys)
     issued = mint_token(request, key, request.query.get("email"))
-    return web.Response(text=client_secret_body(issued), content_type="application/json")
+    body = client_secret_body(issued.token, issued.expires_at)
+    return web.Response(text=body, content_type="application/json")
 
 
-def client_secret_body(issued: IssuedToken) -> str:
-    """json.dumps({"ephemeral_token": ..., "token_type": "bearer", "expires_at": ...}), written
-    out: neither value has anything to escape (base64url and dots; digits, "-", ":", "T", ".")."""
-    return (
-        f'{{"ephemeral_token": "{issued.token}", "token_type": "bearer", '
-        f'"expires_at": "{issued.expires_at}"}}'
-    )
+def client_secret_body(token: str, expires_at: str) -> str:
+    """json.dumps({"ephemeral_token": token, "token_type": "bearer", "expires_at": expires_at}),
+    written out: neither value has anything to escape (a JWT is base64url and dots; the time is
+    digits, "-", ":", "T" and ".")."""
+    return f'{{"ephemeral_token": "{token}", "token_type": "bearer", "expires_at": "{expires_at}"}}'
 
 
 @routes.get("/v1/realtime/ice-config")

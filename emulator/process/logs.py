@@ -59,11 +59,12 @@ class EscapingFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
-LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _ACCESS = logging.getLogger(ACCESS_LOGGER)
 _ROOT = logging.getLogger()
-# The handler setup_logging() installed, and its formatter.
-_installed: tuple[logging.StreamHandler[TextIO], EscapingFormatter] | None = None
+# The handler setup_logging() installed, its formatter, and an access line's text between
+# the time and the message.
+_Installed = tuple[logging.StreamHandler[TextIO], EscapingFormatter, str]
+_installed: _Installed | None = None
 
 
 def log_access(message: str, args: tuple[object, ...]) -> None:
@@ -81,10 +82,10 @@ def log_access(message: str, args: tuple[object, ...]) -> None:
             _ACCESS.makeRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, message, args, None)
         )
         return
-    handler, formatter = installed
+    handler, formatter, middle = installed
     now = time.time_ns()  # as a LogRecord takes `created` and `msecs` (Python 3.12 on)
     when = formatter.default_time(now // 1_000_000_000, now % 1_000_000_000 // 1_000_000)
-    line = f"{when} INFO {ACCESS_LOGGER}: {escape(message % args)}{handler.terminator}"
+    line = f"{when}{middle}{escape(message % args)}{handler.terminator}"
     handler.acquire()
     try:
         handler.stream.write(line)
@@ -99,13 +100,13 @@ def log_access(message: str, args: tuple[object, ...]) -> None:
         handler.release()
 
 
-def _only_handler() -> tuple[logging.StreamHandler[TextIO], EscapingFormatter] | None:
+def _only_handler() -> _Installed | None:
     """setup_logging()'s handler and formatter, if an access line would reach that handler,
     unchanged, and nothing else."""
     installed = _installed
     if installed is None:
         return None
-    handler, formatter = installed
+    handler, formatter, _ = installed
     if (
         handler.filters
         or handler.level > logging.INFO
@@ -125,14 +126,18 @@ def _only_handler() -> tuple[logging.StreamHandler[TextIO], EscapingFormatter] |
     return None
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, tag: str | None = None) -> None:
+    """Log to stderr at `level`; `tag` (a worker's "worker 1") starts every line after the
+    level, so that the lines of workers sharing one stderr can be told apart."""
     global _installed
     handler = logging.StreamHandler(sys.stderr)
-    formatter = EscapingFormatter(LINE_FORMAT)
+    who = f"[{tag}] " if tag else ""
+    formatter = EscapingFormatter(f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s")
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    _installed = (handler, formatter)
+    level_name = logging.getLevelName(logging.INFO)
+    _installed = (handler, formatter, f" {level_name} {who}{ACCESS_LOGGER}: ")
     root.setLevel(level.upper())
     # aiortc/aioice are chatty at INFO (every ICE check); keep them to warnings.
     for noisy in ("aioice", "aiortc", "aiohttp.access"):

@@ -19,14 +19,15 @@ FORMAT = "%s %s %d %.1fms conversation_id=%s%s"
 ARGS = ("POST", "/v1/realtime/client-secrets", 200, 0.44, "-", "")
 
 
-@pytest.fixture
-def emulator_log(monkeypatch):
-    """setup_logging("info") writing to a StringIO; the logging setup is restored after."""
+@pytest.fixture(params=[None, "worker 2"])
+def emulator_log(monkeypatch, request):
+    """setup_logging("info") writing to a StringIO (untagged, and as a worker tags its lines);
+    the logging setup is restored after."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level, logs._installed
     out = io.StringIO()
     monkeypatch.setattr(sys, "stderr", out)
-    logs.setup_logging("info")
+    logs.setup_logging("info", tag=request.param)
     yield out
     assert not out.closed
     root.handlers[:] = saved[0]
@@ -60,8 +61,8 @@ def test_the_own_path_writes_the_line_logging_writes(emulator_log):
     after = time.time()
     (own_time, own), (std_time, std) = lines(emulator_log)
     assert own == std
-    assert (
-        own == "INFO emulator.access: POST /v1/realtime/client-secrets 200 0.4ms conversation_id=-"
+    assert own.replace("[worker 2] ", "") == (
+        "INFO emulator.access: POST /v1/realtime/client-secrets 200 0.4ms conversation_id=-"
     )
     for stamp in (own_time, std_time):
         seconds = time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S"))

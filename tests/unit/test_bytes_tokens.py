@@ -72,7 +72,7 @@ def test_the_client_secrets_body_is_json_dumps(email):
     expected = json.dumps(
         {"ephemeral_token": issued.token, "token_type": "bearer", "expires_at": issued.expires_at}
     )
-    assert client_secret_body(issued) == expected
+    assert client_secret_body(issued.token, issued.expires_at) == expected
     assert list(issued.claims) == [
         "sub",
         *(["email"] if email else []),
