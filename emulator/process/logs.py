@@ -59,6 +59,21 @@ class EscapingFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
+def setup_logging(level: str, tag: str | None = None) -> None:
+    """Log to stderr at `level`; `tag` (a worker's "worker 1") starts every line after the
+    level, so that the lines of workers sharing one stderr can be told apart."""
+    handler = logging.StreamHandler(sys.stderr)
+    who = f"[{tag}] " if tag else ""
+    handler.setFormatter(EscapingFormatter(f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    _install(handler, who)
+    root.setLevel(level.upper())
+    # aiortc/aioice are chatty at INFO (every ICE check); keep them to warnings.
+    for noisy in ("aioice", "aiortc", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 _ACCESS = logging.getLogger(ACCESS_LOGGER)
 _ROOT = logging.getLogger()
 # The handler setup_logging() installed, its formatter, and an access line's text between
@@ -126,19 +141,9 @@ def _only_handler() -> _Installed | None:
     return None
 
 
-def setup_logging(level: str, tag: str | None = None) -> None:
-    """Log to stderr at `level`; `tag` (a worker's "worker 1") starts every line after the
-    level, so that the lines of workers sharing one stderr can be told apart."""
+def _install(handler: logging.StreamHandler[TextIO], who: str) -> None:
+    """Note setup_logging()'s handler, for log_access."""
     global _installed
-    handler = logging.StreamHandler(sys.stderr)
-    who = f"[{tag}] " if tag else ""
-    formatter = EscapingFormatter(f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s")
-    handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
+    assert isinstance(handler.formatter, EscapingFormatter)
     level_name = logging.getLevelName(logging.INFO)
-    _installed = (handler, formatter, f" {level_name} {who}{ACCESS_LOGGER}: ")
-    root.setLevel(level.upper())
-    # aiortc/aioice are chatty at INFO (every ICE check); keep them to warnings.
-    for noisy in ("aioice", "aiortc", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _installed = (handler, handler.formatter, f" {level_name} {who}{ACCESS_LOGGER}: ")
