@@ -1,11 +1,19 @@
-"""HTTP benchmark: client-secrets and ice-config throughput and latency.
+"""HTTP benchmark: client-secrets and ice-config beside a bare aiohttp handler, on one core.
 
-    python bench/http_load.py [--duration 10] [--connections 64]
+    python bench/http_load.py [--duration 10] [--connections 64] [--rounds 3]
+    python bench/http_load.py --workers 2 --server-cores 0,1 --load-cores 0,1
 
-The emulator runs in its own process pinned to CPU 0; the load comes from another process pinned
-to CPU 1 (keep-alive HTTP/1.1 over raw asyncio streams, so the client is not the bottleneck).
-Prints requests/s, latency p50/p99 and the server's CPU use for each endpoint.
-Goal (issue 2): >= 3,000 client-secrets/s and p99 <= 20 ms at 64 connections on one core.
+The emulator runs in its own process pinned to the server cores (default: core 1); so does the
+reference, a bare aiohttp app (uvloop, no middleware, no access log) answering a POST with a
+constant JSON body as long as a client-secrets response: the ceiling for one core. The load
+comes from one process per load core (default: core 0; keep-alive HTTP/1.1 over raw asyncio
+streams, so the client is not the bottleneck). Each round measures the reference, then each
+endpoint, and prints requests/s, latency p50/p99, the server's CPU (% of one core and
+microseconds per request, over its whole process tree) and each endpoint's ratio to the
+reference of the same round: of requests/s, and of CPU per request (the steadier figure on a
+shared machine).
+Goals: >= 3,000 client-secrets/s and p99 <= 20 ms at 64 connections on one core (issue 2);
+client-secrets at >= 50 % of the bare handler's requests/s with the access log on (issue 14).
 """
 
 from __future__ import annotations
@@ -15,21 +23,26 @@ import asyncio
 import gc
 import json
 import os
+import shlex
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from proc import cpu_seconds, pinned
+from proc import cpu_seconds
 
 if TYPE_CHECKING:
     from emulator.testing.process import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "sk_orga_ai_emulator_dev_key"
+BARE = "bare aiohttp"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -37,7 +50,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-# --- load worker (runs in its own process) ------------------------------------------------------
+def cores(text: str) -> set[int]:
+    return {int(core) for core in text.split(",")}
+
+
+def pinned_to(cpus: set[int]) -> Callable[[], None]:
+    """A preexec_fn that pins the child process (and what it forks) to `cpus`."""
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live descendants (the workers of `--workers N`)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += cpu_seconds(current)
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    pending.extend(int(child) for child in children.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it exited in between
+    return total
+
+
+# --- load worker (runs in its own process, one per load core) ------------------------------------
 
 
 async def _connection(host, port, request: bytes, deadline: float, latencies: list, errors: list):
@@ -67,6 +104,7 @@ async def _load(host: str, port: int, request: bytes, connections: int, duration
     await asyncio.gather(
         *(_connection(host, port, request, warmup_deadline, [], []) for _ in range(connections))
     )
+    print("measuring", flush=True)  # the parent starts the server's CPU count here
     started = time.perf_counter()
     await asyncio.gather(
         *(
@@ -75,28 +113,48 @@ async def _load(host: str, port: int, request: bytes, connections: int, duration
         )
     )
     elapsed = time.perf_counter() - started
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, 0.50) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-        "mean_ms": statistics.fmean(latencies) * 1000,
-        "errors": len(errors),
-        "elapsed": elapsed,
-    }
+    return {"latencies": latencies, "errors": len(errors), "elapsed": elapsed}
+
+
+def _uvloop_run():
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
 
 
 def worker_main(args: argparse.Namespace) -> None:
     os.sched_setaffinity(0, {args.client_cpu})
     gc.disable()  # the load generator's own pauses must not show up as server latency
     request = args.request.encode().decode("unicode_escape").encode()
-    try:
-        import uvloop
+    result = _uvloop_run()(_load(args.host, args.port, request, args.connections, args.duration))
+    Path(args.result_file).write_text(json.dumps(result))  # too long for a pipe read in one go
 
-        run = uvloop.run
-    except ImportError:
-        run = asyncio.run
-    print(json.dumps(run(_load(args.host, args.port, request, args.connections, args.duration))))
+
+# --- the reference: a bare aiohttp app (runs in its own process) -------------------------------
+
+
+def bare_main(args: argparse.Namespace) -> None:
+    """POST /bare answers a constant JSON body of `--body-size` bytes; prints its port."""
+    from aiohttp import web
+
+    filler = "x" * max(0, args.body_size - len(json.dumps({"pad": ""})))
+    body = json.dumps({"pad": filler}).encode()
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_post("/bare", handler)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, args.host, 0).start()
+        print(runner.addresses[0][1], flush=True)
+        await asyncio.Event().wait()
+
+    _uvloop_run()(serve())
 
 
 # --- orchestration ------------------------------------------------------------------------------
@@ -106,37 +164,88 @@ def worker_main(args: argparse.Namespace) -> None:
 # start-up time counts in the server's CPU figure.
 
 
-def start_pinned_emulator(server_cpu: int, log_path: Path) -> EmulatorProcess:
+def start_pinned_emulator(args, log_path: Path) -> EmulatorProcess:
     from emulator.testing.process import start_emulator
 
+    extra = ["--log-level", args.log_level] if args.log_level else []
+    if args.workers is not None:
+        extra += ["--workers", args.workers]
     # Its log to a file, as a pipe would cost it (and this machine) more under load.
     return start_emulator(
-        "--turn-port", "0", cwd=ROOT, preexec_fn=pinned(server_cpu), log_file=log_path
+        "--turn-port",
+        "0",
+        *extra,
+        cwd=ROOT,
+        preexec_fn=pinned_to(cores(args.server_cores)),
+        log_file=log_path,
     )
 
 
-def run_load(args, port: int, request: str) -> dict:
-    out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--worker",
-            "--port",
-            str(port),
-            "--request",
-            request,
-            "--connections",
-            str(args.connections),
-            "--duration",
-            str(args.duration),
-            "--client-cpu",
-            str(args.client_cpu),
-        ],
-        check=True,
-        capture_output=True,
+def start_bare(args, body_size: int) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--bare", "--body-size", str(body_size)],
+        stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=pinned_to(cores(args.server_cores)),
     )
-    return json.loads(out.stdout)
+    assert proc.stdout is not None
+    return proc, int(proc.stdout.readline())
+
+
+def run_load(args, port: int, request: str, server_pid: int) -> dict:
+    """The load from every load core at once, the server's CPU counted over the same window."""
+    load_cores = sorted(cores(args.load_cores))
+    share, extra = divmod(args.connections, len(load_cores))
+    results_dir = Path(tempfile.mkdtemp(prefix="orga-bench-"))
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                "--port",
+                str(port),
+                "--request",
+                request,
+                "--connections",
+                str(share + (1 if i < extra else 0)),
+                "--duration",
+                str(args.duration),
+                "--client-cpu",
+                str(core),
+                "--result-file",
+                str(results_dir / f"{core}.json"),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i, core in enumerate(load_cores)
+    ]
+    for worker in workers:  # the warm-up is over when every worker says so
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == "measuring"
+    cpu_before, wall_before = tree_cpu_seconds(server_pid), time.perf_counter()
+    for worker in workers:
+        worker.wait()
+        worker.stdout.close()  # type: ignore[union-attr]
+    cpu = tree_cpu_seconds(server_pid) - cpu_before
+    wall = time.perf_counter() - wall_before
+    if any(worker.returncode for worker in workers):
+        raise RuntimeError("a load worker failed")
+    results = [json.loads(path.read_text()) for path in sorted(results_dir.iterdir())]
+    shutil.rmtree(results_dir)
+    latencies = [value for result in results for value in result["latencies"]]
+    requests = len(latencies)
+    return {
+        "requests": requests,
+        "rps": sum(len(r["latencies"]) / r["elapsed"] for r in results),
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "mean_ms": statistics.fmean(latencies) * 1000,
+        "errors": sum(r["errors"] for r in results),
+        "cpu_share": cpu / wall,
+        "cpu_us_per_request": cpu / requests * 1e6,
+    }
 
 
 async def mint_token(base_url: str) -> str:
@@ -149,62 +258,125 @@ async def mint_token(base_url: str) -> str:
         await backend.close()
 
 
-def main() -> None:
+def client_secrets_body_size(base_url: str) -> int:
+    request = urllib.request.Request(
+        base_url + "/v1/realtime/client-secrets?email=bench%40example.com",
+        method="POST",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return len(response.read())
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Output: requests/s, latency in ms (p50, p99), the server's CPU in % of one core. "
-        "The emulator's log goes to $TMPDIR/orga-emulator-bench-http.log.",
+        epilog="The emulator's log goes to $TMPDIR/orga-emulator-bench-http.log.",
     )
     parser.add_argument(
-        "--duration", type=float, default=10.0, help="seconds of load per endpoint (default 10)"
+        "--duration", type=float, default=10.0, help="seconds of load per run (default 10)"
     )
     parser.add_argument(
         "--connections", type=int, default=64, help="keep-alive connections (default 64)"
     )
-    parser.add_argument("--server-cpu", type=int, default=0, help="core for the emulator (0)")
-    parser.add_argument("--client-cpu", type=int, default=1, help="core for the load (1)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of runs (default 1)")
+    parser.add_argument(
+        "--endpoints",
+        default="client-secrets,ice-config",
+        help="endpoints to load, comma-separated (default client-secrets,ice-config)",
+    )
+    parser.add_argument(
+        "--server-cores", default="1", help="cores for the emulator and the reference (1)"
+    )
+    parser.add_argument(
+        "--load-cores", default="0", help="cores for the load, one process each (0)"
+    )
+    parser.add_argument("--workers", help="passed to the emulator as --workers (not by default)")
+    parser.add_argument("--log-level", help="passed to the emulator as --log-level (its default)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--body-size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--client-cpu", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--request", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--result-file", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def requests_for(token: str) -> dict[str, str]:
+    return {
+        BARE: ("POST /bare HTTP/1.1\\r\\nHost: bench\\r\\nContent-Length: 0\\r\\n\\r\\n"),
+        "client-secrets": (
+            "POST /v1/realtime/client-secrets?email=bench%40example.com HTTP/1.1\\r\\n"
+            f"Host: bench\\r\\nAuthorization: Bearer {API_KEY}\\r\\n"
+            "Content-Length: 0\\r\\n\\r\\n"
+        ),
+        "ice-config": (
+            "GET /v1/realtime/ice-config HTTP/1.1\\r\\n"
+            f"Host: bench\\r\\nAuthorization: Bearer {token}\\r\\n\\r\\n"
+        ),
+    }
+
+
+def main() -> None:
+    args = parse_args()
     if args.worker:
         return worker_main(args)
+    if args.bare:
+        return bare_main(args)
 
+    endpoints = args.endpoints.split(",")
     log_path = Path(tempfile.gettempdir()) / "orga-emulator-bench-http.log"
-    emulator = start_pinned_emulator(args.server_cpu, log_path)
-    proc, port = emulator.proc, emulator.port
+    emulator = start_pinned_emulator(args, log_path)
+    bare = None
     try:
         token = asyncio.run(mint_token(emulator.base_url))
-        requests = {
-            "client-secrets": (
-                "POST /v1/realtime/client-secrets?email=bench%40example.com HTTP/1.1\\r\\n"
-                f"Host: bench\\r\\nAuthorization: Bearer {API_KEY}\\r\\n"
-                "Content-Length: 0\\r\\n\\r\\n"
-            ),
-            "ice-config": (
-                "GET /v1/realtime/ice-config HTTP/1.1\\r\\n"
-                f"Host: bench\\r\\nAuthorization: Bearer {token}\\r\\n\\r\\n"
-            ),
-        }
+        body_size = client_secrets_body_size(emulator.base_url)
+        bare, bare_port = start_bare(args, body_size)
+        requests = requests_for(token)
+        print("command: python " + shlex.join(["bench/http_load.py", *sys.argv[1:]]))
         print(
-            f"emulator on CPU {args.server_cpu}, load on CPU {args.client_cpu}, "
-            f"{args.connections} connections, {args.duration:.0f} s per endpoint"
+            f"servers on CPU {args.server_cores} (emulator --workers {args.workers or '-'}, "
+            f"--log-level {args.log_level or 'default'}; the reference answers "
+            f"{body_size} bytes), load on CPU {args.load_cores}, {args.connections} "
+            f"connections, {args.duration:.0f} s per run"
         )
-        header = ("endpoint", "req/s", "p50 ms", "p99 ms", "errors", "server CPU")
-        print("{:16} {:>9} {:>8} {:>8} {:>7} {:>11}".format(*header))
-        for name, request in requests.items():
-            cpu_before, wall_before = cpu_seconds(proc.pid), time.perf_counter()
-            result = run_load(args, port, request)
-            cpu = (cpu_seconds(proc.pid) - cpu_before) / (time.perf_counter() - wall_before)
+        header = ("round", "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "CPU", "us/req")
+        print("{:>5} {:16} {:>8} {:>7} {:>7} {:>6} {:>5} {:>7}  vs reference".format(*header))
+        ratios: dict[str, list[tuple[float, float]]] = {name: [] for name in endpoints}
+        for round_ in range(1, args.rounds + 1):
+            reference = None
+            for name in (BARE, *endpoints):
+                server = bare if name == BARE else emulator.proc
+                port = bare_port if name == BARE else emulator.port
+                result = run_load(args, port, requests[name], server.pid)
+                line = (
+                    f"{round_:5d} {name:16} {result['rps']:8.0f} {result['p50_ms']:7.2f} "
+                    f"{result['p99_ms']:7.2f} {result['errors']:6d} "
+                    f"{result['cpu_share'] * 100:4.0f}% {result['cpu_us_per_request']:7.0f}"
+                )
+                if reference is None:
+                    reference = result
+                else:
+                    rps = result["rps"] / reference["rps"]
+                    cpu = reference["cpu_us_per_request"] / result["cpu_us_per_request"]
+                    ratios[name].append((rps, cpu))
+                    line += f"  {rps:5.1%} of req/s, {cpu:5.1%} by CPU/req"
+                print(line, flush=True)
+        for name, pairs in ratios.items():
             print(
-                f"{name:16} {result['rps']:9.0f} {result['p50_ms']:8.2f} {result['p99_ms']:8.2f} "
-                f"{result['errors']:7d} {cpu * 100:10.0f}%"
+                f"{name}: {statistics.median(p[0] for p in pairs):.1%} of the reference's req/s, "
+                f"{statistics.median(p[1] for p in pairs):.1%} by CPU per request "
+                f"(median of {len(pairs)} round{'s' if len(pairs) > 1 else ''})"
             )
     finally:
-        proc.terminate()
-        proc.wait(10)
+        if bare is not None:
+            bare.terminate()
+            bare.wait(10)
+        emulator.proc.terminate()
+        emulator.proc.wait(10)
 
 
 if __name__ == "__main__":

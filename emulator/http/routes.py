@@ -23,9 +23,15 @@ routes = web.RouteTableDef()
 async def create_client_secret(request: web.Request) -> web.Response:
     key = require_api_key(request, request.app[SETTINGS].api_keys)
     issued = mint_token(request, key, request.query.get("email"))
-    return web.json_response(
-        {"ephemeral_token": issued.token, "token_type": "bearer", "expires_at": issued.expires_at}
-    )
+    body = client_secret_body(issued.token, issued.expires_at)
+    return web.Response(text=body, content_type="application/json")
+
+
+def client_secret_body(token: str, expires_at: str) -> str:
+    """json.dumps({"ephemeral_token": token, "token_type": "bearer", "expires_at": expires_at}),
+    written out: neither value has anything to escape (a JWT is base64url and dots; the time is
+    digits, "-", ":", "T" and ".")."""
+    return f'{{"ephemeral_token": "{token}", "token_type": "bearer", "expires_at": "{expires_at}"}}'
 
 
 @routes.get("/v1/realtime/ice-config")

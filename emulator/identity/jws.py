@@ -10,15 +10,40 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 ALGORITHM = "HS256"
-_HEADER = base64.urlsafe_b64encode(
-    json.dumps({"alg": ALGORITHM, "typ": "JWT"}, separators=(",", ":")).encode()
-).rstrip(b"=")
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _compact_json() -> Callable[[Any], str]:
+    """json.dumps(value, separators=(",", ":")), byte for byte, without building a JSONEncoder
+    and its C encoder on every call as json.dumps does when given any option."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the pure-Python encoder, built once
+        return json.JSONEncoder(separators=(",", ":")).encode
+    # What JSONEncoder(separators=(",", ":")).iterencode passes, less the circular check
+    # (markers=None): claims are flat.
+    encode = make(
+        None,  # markers
+        json.JSONEncoder().default,
+        json.encoder.encode_basestring_ascii,  # ensure_ascii=True
+        None,  # indent
+        ":",
+        ",",
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+    return lambda value: "".join(encode(value, 0))
+
+
+_compact = _compact_json()
 
 
 class InvalidJws(ValueError):
@@ -26,7 +51,33 @@ class InvalidJws(ValueError):
 
 
 def _b64encode(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """base64url without padding (base64.urlsafe_b64encode, less two Python calls)."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
+_HEADER = _b64encode(_compact({"alg": ALGORITHM, "typ": "JWT"}).encode())
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(secret: bytes) -> tuple[Any, Any]:
+    """SHA-256 already fed the key's inner and outer pads (RFC 2104): each signature then
+    starts from copies, with no key setup and no look-up of the algorithm by name."""
+    key = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
+    key = key.ljust(64, b"\0")
+    return (
+        hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+        hashlib.sha256(bytes(b ^ 0x5C for b in key)),
+    )
+
+
+def hs256(secret: bytes, data: bytes) -> bytes:
+    """HMAC-SHA256 of `data` under `secret`: hmac.digest(secret, data, "sha256")."""
+    inner_pad, outer_pad = _keyed(secret)
+    inner = inner_pad.copy()
+    inner.update(data)
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    return outer.digest()
 
 
 def _b64decode(segment: str) -> bytes:
@@ -47,9 +98,8 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
 
 
 def encode(claims: dict[str, Any], secret: bytes) -> str:
-    payload = _b64encode(json.dumps(claims, separators=(",", ":")).encode())
-    signing_input = _HEADER + b"." + payload
-    signature = _b64encode(hmac.new(secret, signing_input, hashlib.sha256).digest())
+    signing_input = _HEADER + b"." + _b64encode(_compact(claims).encode())
+    signature = _b64encode(hs256(secret, signing_input))
     return (signing_input + b"." + signature).decode("ascii")
 
 
@@ -77,7 +127,7 @@ def verify(token: str, secret: bytes) -> dict[str, Any]:
         raise InvalidJws(f"algorithm {header.get('alg')!r} is not {ALGORITHM}")
     if "crit" in header:
         raise InvalidJws("critical header parameters are not supported")
-    expected = hmac.new(secret, f"{header_b64}.{payload_b64}".encode(), hashlib.sha256).digest()
+    expected = hs256(secret, f"{header_b64}.{payload_b64}".encode())
     if not hmac.compare_digest(expected, _b64decode(signature_b64)):
         raise InvalidJws("bad signature")
     return _json_object(_b64decode(payload_b64), "payload")

@@ -7,6 +7,7 @@ PyJWT's own time, so expiry can be tested (and driven) without sleeping.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import time
 from collections.abc import Callable
@@ -35,8 +36,13 @@ class IssuedToken:
     @property
     def expires_at(self) -> str:
         """ISO 8601 in UTC without an offset, as the real service writes it."""
-        # exp is whole seconds; strftime on gmtime is several times cheaper than datetime here.
-        return time.strftime("%Y-%m-%dT%H:%M:%S.000000", time.gmtime(self.claims["exp"]))
+        return _utc_text(self.claims["exp"])
+
+
+@functools.lru_cache(maxsize=16)  # tokens minted in the same second share their expiry
+def _utc_text(seconds: int) -> str:
+    # exp is whole seconds; strftime on gmtime is several times cheaper than datetime here.
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000", time.gmtime(seconds))
 
 
 class TokenAuthority:
@@ -66,17 +72,17 @@ class TokenAuthority:
     ) -> IssuedToken:
         """A token for `user_id`; `email` is None for the account's own token (no email claim)."""
         iat = int(self._clock.time())
-        claims = {
-            "sub": user_id,
-            **({} if email is None else {"email": email}),
-            "api_key_id": api_key_id,
-            "scope": SCOPE,
-            "iat": iat,
-            "exp": iat + self.ttl,
-            "jti": self._ids.token_id(),
-            "iss": self.issuer,
-            **extra,
-        }
+        claims: dict[str, Any] = {"sub": user_id}
+        if email is not None:
+            claims["email"] = email
+        claims["api_key_id"] = api_key_id
+        claims["scope"] = SCOPE
+        claims["iat"] = iat
+        claims["exp"] = iat + self.ttl
+        claims["jti"] = self._ids.token_id()
+        claims["iss"] = self.issuer
+        if extra:
+            claims.update(extra)
         token = jws.encode(claims, self._secret)
         if self.on_mint is not None:
             self.on_mint(claims)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from typing import TextIO
 
 ACCESS_LOGGER = "emulator.access"
 
@@ -25,11 +27,32 @@ _CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 def escape(text: str) -> str:
     """`text` on one line, control characters written as escapes."""
+    if text.isascii() and text.isprintable():  # no control at all: the common case, in C
+        return text
     return text.translate(_CONTROLS)
 
 
 class EscapingFormatter(logging.Formatter):
-    """Escapes each record's message; a traceback below it keeps its own lines."""
+    """Escapes each record's message; a traceback below it keeps its own lines.
+
+    The date and time of the default format are worked out once per second: the access log
+    writes thousands of lines a second, and localtime() and strftime() (which checks the time
+    zone each time) were a good part of each line's cost."""
+
+    _second: tuple[int, str] = (-1, "")  # one tuple, swapped whole: safe across threads
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt or not self.default_msec_format or self.converter is not time.localtime:
+            return super().formatTime(record, datefmt)
+        return self.default_time(int(record.created), int(record.msecs))
+
+    def default_time(self, second: int, msecs: int) -> str:
+        """formatTime() of the default formats, for a time in whole seconds and milliseconds."""
+        cached = self._second
+        if cached[0] != second:
+            cached = (second, time.strftime(self.default_time_format, time.localtime(second)))
+            self._second = cached
+        return self.default_msec_format % (cached[1], msecs)  # type: ignore[operator]
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape(record.message)
@@ -44,7 +67,83 @@ def setup_logging(level: str, tag: str | None = None) -> None:
     handler.setFormatter(EscapingFormatter(f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    _install(handler, who)
     root.setLevel(level.upper())
     # aiortc/aioice are chatty at INFO (every ICE check); keep them to warnings.
     for noisy in ("aioice", "aiortc", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+_ACCESS = logging.getLogger(ACCESS_LOGGER)
+_ROOT = logging.getLogger()
+# The handler setup_logging() installed, its formatter, and an access line's text between
+# the time and the message.
+_Installed = tuple[logging.StreamHandler[TextIO], EscapingFormatter, str]
+_installed: _Installed | None = None
+
+
+def log_access(message: str, args: tuple[object, ...]) -> None:
+    """An INFO line on the access logger: what `access_logger.info(message, *args)` writes.
+
+    While the line can only reach the handler of setup_logging() (no other handler, filter or
+    level on the way, as when no test captures the logs), the line is formatted and written
+    here, byte for byte as that handler would: a LogRecord and its trip through the logging
+    machinery were most of the cost of a request's line."""
+    if not _ACCESS.isEnabledFor(logging.INFO):
+        return
+    installed = _only_handler()
+    if installed is None:
+        _ACCESS.handle(
+            _ACCESS.makeRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, message, args, None)
+        )
+        return
+    handler, formatter, middle = installed
+    now = time.time_ns()  # as a LogRecord takes `created` and `msecs` (Python 3.12 on)
+    when = formatter.default_time(now // 1_000_000_000, now % 1_000_000_000 // 1_000_000)
+    line = f"{when}{middle}{escape(message % args)}{handler.terminator}"
+    handler.acquire()
+    try:
+        handler.stream.write(line)
+        handler.stream.flush()
+    except RecursionError:  # as StreamHandler.emit() does
+        raise
+    except Exception:
+        handler.handleError(
+            _ACCESS.makeRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, message, args, None)
+        )
+    finally:
+        handler.release()
+
+
+def _only_handler() -> _Installed | None:
+    """setup_logging()'s handler and formatter, if an access line would reach that handler,
+    unchanged, and nothing else."""
+    installed = _installed
+    if installed is None:
+        return None
+    handler, formatter, _ = installed
+    if (
+        handler.filters
+        or handler.level > logging.INFO
+        or handler.formatter is not formatter
+        or formatter.datefmt
+    ):
+        return None
+    logger: logging.Logger | None = _ACCESS
+    while logger is not None:
+        if logger.filters:
+            return None
+        if logger.handlers:
+            return installed if logger is _ROOT and logger.handlers == [handler] else None
+        if not logger.propagate:
+            return None
+        logger = logger.parent
+    return None
+
+
+def _install(handler: logging.StreamHandler[TextIO], who: str) -> None:
+    """Note setup_logging()'s handler, for log_access."""
+    global _installed
+    assert isinstance(handler.formatter, EscapingFormatter)
+    level_name = logging.getLevelName(logging.INFO)
+    _installed = (handler, handler.formatter, f" {level_name} {who}{ACCESS_LOGGER}: ")

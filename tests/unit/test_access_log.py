@@ -1,0 +1,134 @@
+"""The access log's own path (log_access writing the line itself) against the logging module's:
+the same line, escaped the same way, and the logging module's path whenever anything else
+could see the line (a test capturing logs, another handler, a filter, a level)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import sys
+import time
+
+import pytest
+
+from emulator.process import logs
+
+LINE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (.*)")
+FORMAT = "%s %s %d %.1fms conversation_id=%s%s"
+ARGS = ("POST", "/v1/realtime/client-secrets", 200, 0.44, "-", "")
+
+
+@pytest.fixture(params=[None, "worker 2"])
+def emulator_log(monkeypatch, request):
+    """setup_logging("info") writing to a StringIO (untagged, and as a worker tags its lines);
+    the logging setup is restored after."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, logs._installed
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    logs.setup_logging("info", tag=request.param)
+    yield out
+    assert not out.closed
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    logs._installed = saved[2]
+
+
+def only_the_emulators_handler() -> None:
+    """Take out the handlers pytest adds to the root logger around a test's call."""
+    assert logs._installed is not None
+    logging.getLogger().handlers[:] = [logs._installed[0]]
+
+
+def lines(out: io.StringIO) -> list[tuple[str, str]]:
+    found = [LINE.fullmatch(line) for line in out.getvalue().splitlines()]
+    assert all(found), out.getvalue()
+    return [(m.group(1), m.group(2)) for m in found if m]
+
+
+def through_logging(message: str, args: tuple) -> None:
+    """The same line through Logger.info, as any other logger writes."""
+    logging.getLogger(logs.ACCESS_LOGGER).info(message, *args)
+
+
+def test_the_own_path_writes_the_line_logging_writes(emulator_log):
+    only_the_emulators_handler()
+    assert logs._only_handler() is not None  # the own path is taken
+    before = time.time()
+    logs.log_access(FORMAT, ARGS)
+    through_logging(FORMAT, ARGS)
+    after = time.time()
+    (own_time, own), (std_time, std) = lines(emulator_log)
+    assert own == std
+    assert own.replace("[worker 2] ", "") == (
+        "INFO emulator.access: POST /v1/realtime/client-secrets 200 0.4ms conversation_id=-"
+    )
+    for stamp in (own_time, std_time):
+        seconds = time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S"))
+        assert int(before) <= seconds <= after
+
+
+def test_the_own_path_escapes_what_a_client_sent(emulator_log):
+    forged = "/x\n2026-11-30 12:00:00,000 INFO emulator.access: GET / 200\r\x1b[31m\x00\x85"
+    args = ("GET", forged, 404, 0.1, "-", " auth_failure='a\\nb'")
+    only_the_emulators_handler()
+    logs.log_access(FORMAT, args)
+    through_logging(FORMAT, args)
+    (_, own), (_, std) = lines(emulator_log)
+    assert own == std
+    assert "\\n2026-11-30" in own and "\\r\\x1b[31m\\x00\\x85" in own
+
+
+def test_a_second_handler_gets_the_record(emulator_log):
+    records: list[logging.LogRecord] = []
+    extra = logging.Handler()
+    extra.emit = records.append  # type: ignore[method-assign]
+    only_the_emulators_handler()
+    logging.getLogger().addHandler(extra)
+    try:
+        assert logs._only_handler() is None
+        logs.log_access(FORMAT, ARGS)
+    finally:
+        logging.getLogger().removeHandler(extra)
+    assert [r.getMessage() for r in records] == [FORMAT % ARGS]
+    assert records[0].name == logs.ACCESS_LOGGER and records[0].levelno == logging.INFO
+    assert len(lines(emulator_log)) == 1
+
+
+@pytest.mark.parametrize("where", ["emulator", "emulator.access"])
+def test_a_handler_or_filter_on_the_way_takes_the_logging_path(emulator_log, where):
+    logger = logging.getLogger(where)
+    seen: list[str] = []
+    only_the_emulators_handler()
+
+    def note(record: logging.LogRecord) -> bool:
+        seen.append(record.getMessage())
+        return True
+
+    logger.addFilter(note)
+    try:
+        logs.log_access(FORMAT, ARGS)
+    finally:
+        logger.removeFilter(note)
+    if where == "emulator.access":
+        assert seen == [FORMAT % ARGS]  # a filter on the logger itself sees its records
+    assert len(lines(emulator_log)) == 1
+
+
+def test_nothing_below_the_level(emulator_log):
+    only_the_emulators_handler()
+    logging.getLogger().setLevel(logging.WARNING)
+    logs.log_access(FORMAT, ARGS)
+    assert emulator_log.getvalue() == ""
+
+
+def test_a_stopped_propagation_is_respected(emulator_log):
+    logger = logging.getLogger(logs.ACCESS_LOGGER)
+    only_the_emulators_handler()
+    logger.propagate = False
+    try:
+        logs.log_access(FORMAT, ARGS)
+    finally:
+        logger.propagate = True
+    assert "emulator.access" not in emulator_log.getvalue()
