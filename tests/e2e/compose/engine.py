@@ -169,8 +169,11 @@ class ComposeProject:
         # and a re-run of the same code reuses the build cache.
         digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:10]
         self.image = f"orga-emulator:e2e-{digest}"
+        # The multi-replica file's redis and load balancer (deploy/compose/infra.Dockerfile).
+        self.infra_image = f"orga-emulator-infra:e2e-{digest}"
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("ORGA_")}
-        self.env = {**inherited, "ORGA_IMAGE": self.image, **env}
+        images = {"ORGA_IMAGE": self.image, "ORGA_INFRA_IMAGE": self.infra_image}
+        self.env = {**inherited, **images, **env}
 
     def run(
         self, *args: str, timeout: float = 300, check: bool = True

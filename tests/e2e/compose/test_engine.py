@@ -1,4 +1,7 @@
 """docker-compose.yml in a real Docker engine (the engine tier; test_compose.py is the fast one).
+The calls and the Node SDK run against docker-compose.replicas.yml too (its own checks are in
+test_replicas.py); the checks of the two services and of the image alone only against
+docker-compose.yml.
 
 The session's stack (conftest.py) is built from our Dockerfile on the stand-in python:3.11-slim,
 started with `docker-compose up -d` under a project name of its own and on free host ports, and
@@ -24,7 +27,7 @@ import pytest
 from emulator.config import DEV_API_KEY
 from emulator.testing.client import OrgaClient, wav_pcm
 from tests.e2e.browser.driver import JS_DIR, Browser
-from tests.e2e.compose.conftest import Stack, stack_ports
+from tests.e2e.compose.conftest import SINGLE, Stack, stack_ports
 from tests.e2e.compose.engine import ComposeProject, docker
 from tests.kit.paths import SPEECH
 from tests.kit.tools import node_json, require_node_module
@@ -156,6 +159,7 @@ def test_the_published_node_sdk_against_the_container(stack: Stack):
     assert turn["urls"][0].startswith(f"turn:{stack.public_host}:{stack.turn_port}?")
 
 
+@pytest.mark.compose_files(SINGLE)
 def test_the_generated_secret_is_private_and_shared(stack: Stack):
     containers = stack.project.containers()
     secrets = {
@@ -177,6 +181,7 @@ def test_the_generated_secret_is_private_and_shared(stack: Stack):
     assert turn["credential"] == base64.b64encode(digest).decode()
 
 
+@pytest.mark.compose_files(SINGLE)
 def test_both_services_run_as_uid_10001_and_are_healthy(stack: Stack):
     image = json.loads(docker("image", "inspect", stack.project.image).stdout)[0]
     assert image["Config"]["User"] == "orga"
@@ -188,6 +193,7 @@ def test_both_services_run_as_uid_10001_and_are_healthy(stack: Stack):
     print(f"\nimage {stack.project.image}: {stack.figures['image size (MB)']:.0f} MB")
 
 
+@pytest.mark.compose_files(SINGLE)
 @pytest.mark.parametrize("argv", [[], ["orga-turn-stub"]], ids=["orga-emulator", "orga-turn-stub"])
 def test_the_image_alone_turns_healthy_and_stops_within_2s(stack: Stack, argv):
     """`docker run` of the image, its own HEALTHCHECK; `docker stop -t 2` kills whatever has not
@@ -216,6 +222,7 @@ def test_the_image_alone_turns_healthy_and_stops_within_2s(stack: Stack, argv):
         docker("rm", "-f", cid, check=False)
 
 
+@pytest.mark.compose_files(SINGLE)
 @pytest.mark.parametrize(
     ("secret", "says"),
     [
