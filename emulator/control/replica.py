@@ -231,8 +231,9 @@ class Replica:
         """Every replica's sessions, ended ones first, each group by start time."""
         reports = await self.state.replicas()
         reports[self.state.replica_id] = self.report()
-        ended = [s for r in reports.values() for s in r.get("ended", ())]
-        live = [s for r in reports.values() for s in r.get("live", ())]
+        # Each summary names the replica holding it: its full record is served there only.
+        ended = [{**s, "replica": k} for k, r in reports.items() for s in r.get("ended", ())]
+        live = [{**s, "replica": k} for k, r in reports.items() for s in r.get("live", ())]
         return sorted(ended, key=_started) + sorted(live, key=_started)
 
     def poke(self) -> None:

@@ -124,6 +124,9 @@ async def test_sessions_list_covers_both_and_a_killed_replica_drops_out(start_re
         return await listed() == {on_a, on_b}
 
     await until(both, 5, "A lists both replicas' sessions")
+    _, found = await control(http, "GET", b.base_url, "/sessions?state=live")
+    holders = {s["conversation_id"]: s["replica"] for s in found["sessions"]}
+    assert holders[on_a] != holders[on_b]  # each summary names the replica that holds it
     b.stop(signal.SIGKILL)
 
     async def only_a() -> bool:
