@@ -32,8 +32,13 @@ async def test_200_concurrent_claims_across_replicas_have_one_winner_20_times(st
         return listed["sessions"] == []
 
     await until(none_live, 30, "the winners' sessions end")
-    _, ended = await control(http, "GET", b.base_url, "/sessions?state=ended")
-    assert len(ended["sessions"]) == 20
+
+    # B learns of A's ended sessions from A's next heartbeat (at most a second later).
+    async def twenty_ended_on_b() -> bool:
+        _, ended = await control(http, "GET", b.base_url, "/sessions?state=ended")
+        return len(ended["sessions"]) == 20
+
+    await until(twenty_ended_on_b, 5, "B lists the 20 ended sessions of both replicas")
     assert a.proc.poll() is None and b.proc.poll() is None
 
 
