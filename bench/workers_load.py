@@ -16,11 +16,10 @@ import argparse
 import asyncio
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import http_load
-from proc import add_scale_options, pinned_to, split_cores, tree_cpu_seconds, worker_args
+from proc import add_scale_options, pinned_to, split_cores, worker_args
 
 from emulator.testing.process import start_emulator
 
@@ -46,16 +45,11 @@ def measure(workers: str, server_cores: set[int], load_cpu: int, args: argparse.
     try:
         asyncio.run(http_load.mint_token(emulator.base_url))  # every worker is up by now
         load = argparse.Namespace(
-            connections=args.connections, duration=args.duration, client_cpu=load_cpu
+            connections=args.connections, duration=args.duration, load_cores=str(load_cpu)
         )
-        cpu0, wall0 = tree_cpu_seconds(emulator.pid), time.perf_counter()
-        result = http_load.run_load(load, emulator.port, REQUEST)
-        cpu = tree_cpu_seconds(emulator.pid) - cpu0
-        wall = time.perf_counter() - wall0
-        # CPU over the whole run (its 1 s warm-up included) per request of the measured part,
-        # scaled to the whole run's requests at the measured rate.
-        per_request = cpu / (result["rps"] * wall)
-        return {**result, "cpu_us": per_request * 1e6, "cpu_share": cpu / wall}
+        # CPU over the measured window (after each load process's warm-up), whole tree.
+        result = http_load.run_load(load, emulator.port, REQUEST, emulator.pid)
+        return {**result, "cpu_us": result["cpu_us_per_request"]}
     finally:
         emulator.stop()
 
