@@ -11,7 +11,6 @@ import signal
 import ssl
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -268,6 +267,8 @@ def _ca_of(server: EmulatorServer) -> Path | None:
 
 
 def _wait_ready(url: str, cafile: Path | None = None, timeout: float = 20.0) -> None:
+    import urllib.request  # only `exec` waits; serving never needs it (about 20 ms of startup)
+
     deadline = time.monotonic() + timeout
     context = ssl.create_default_context(cafile=cafile) if cafile else None
     while True:
