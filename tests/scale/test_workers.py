@@ -19,7 +19,7 @@ import pytest
 from emulator.config import DEV_API_KEY
 from emulator.process.worker import WORKER_HEADER
 from emulator.testing.client import OrgaClient
-from emulator.testing.process import EmulatorProcess
+from emulator.testing.process import EmulatorProcess, start_emulator
 from tests.kit.offers import offer
 
 pytestmark = pytest.mark.slow
@@ -207,6 +207,53 @@ def test_two_hundred_concurrent_claims_have_one_winner_twenty_times(workers, req
                 assert {worker for _, worker in results} == {"0", "1"}
 
     asyncio.run(rounds())
+
+
+def test_two_workers_and_two_replicas_on_one_redis_have_one_winner_twenty_times(
+    workers, redis_server
+):
+    """The issue's race across processes: a supervisor's 2 workers plus 2 separate replicas on
+    one redis-server; 200 concurrent /calls of one token spread over all of them, 20 rounds."""
+    shared = ["--state", redis_server.url, "--signing-secret", "s" * 32, "--turn-secret", "t" * 16]
+    supervised = workers(2, "--no-turn", "--max-sessions", "40", *shared)
+    replicas = [
+        start_emulator("--no-turn", "--max-sessions", "40", "--log-level", "warning", *shared)
+        for _ in range(2)
+    ]
+    try:
+        bases = [supervised.base_url, supervised.base_url] + [r.base_url for r in replicas]
+        body = {"offer": offer("chromium-sdk-layout")}
+
+        async def rounds() -> set[str]:
+            answered: set[str] = set()
+            connector = aiohttp.TCPConnector(force_close=True, limit=0)
+            async with aiohttp.ClientSession(connector=connector) as http:
+                for round_ in range(20):
+                    token = await OrgaClient(bases[round_ % 4], http=http).mint_token()
+
+                    async def claim(base: str, token: str = token) -> tuple[int, str]:
+                        async with http.post(
+                            base + "/v1/realtime/calls",
+                            json=body,
+                            headers={"Authorization": f"Bearer {token}"},
+                        ) as resp:
+                            await resp.read()
+                            worker = resp.headers.get(WORKER_HEADER, "").split()[:1]
+                            return resp.status, base + "#" + "".join(worker)
+
+                    results = await asyncio.gather(*(claim(bases[i % 4]) for i in range(200)))
+                    statuses = sorted(status for status, _ in results)
+                    assert statuses == [200] + [401] * 199, (round_, statuses[:3])
+                    answered |= {who for _, who in results}
+            return answered
+
+        answered = asyncio.run(rounds())
+        # Claims reached both workers and both replicas.
+        assert {f"{supervised.base_url}#0", f"{supervised.base_url}#1"} <= answered
+        assert {f"{r.base_url}#" for r in replicas} <= answered
+    finally:
+        for replica in replicas:
+            replica.kill()
 
 
 # --- one control plane -------------------------------------------------------------------------
