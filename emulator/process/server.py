@@ -99,14 +99,7 @@ class EmulatorServer:
 
     def ready_facts(self) -> dict[str, Any]:
         """Where everything listens, for --ready-file."""
-        turn = self.turn_address
-        return {
-            "base_url": self.base_url,
-            "port": self.port,
-            "turn_host": turn[0] if turn else None,
-            "turn_port": turn[1] if turn else None,
-            "pid": os.getpid(),
-        }
+        return ready_facts(self.base_url, self.port, self.turn_address)
 
     async def close(self) -> None:
         log.info("shutting down")
@@ -117,3 +110,14 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def ready_facts(base_url: str, port: int | None, turn: tuple[str, int] | None) -> dict[str, Any]:
+    """The --ready-file document: where everything listens (a supervisor adds its workers)."""
+    return {
+        "base_url": base_url,
+        "port": port,
+        "turn_host": turn[0] if turn else None,
+        "turn_port": turn[1] if turn else None,
+        "pid": os.getpid(),
+    }

@@ -36,6 +36,7 @@ from typing import Any
 
 from emulator.config import Settings
 from emulator.net import reachable_host
+from emulator.process.server import ready_facts
 from emulator.process.workers import (
     SPEC_ENV,
     STATE_DIR_PREFIX,
@@ -292,15 +293,7 @@ class Supervisor:
 
     def ready_facts(self) -> dict[str, Any]:
         """Where everything listens, for --ready-file: as one emulator's, plus the workers."""
-        turn = self.turn
-        return {
-            "base_url": self.base_url,
-            "port": self.port,
-            "turn_host": turn[0] if turn else None,
-            "turn_port": turn[1] if turn else None,
-            "pid": os.getpid(),
-            "workers": self.pids,
-        }
+        return {**ready_facts(self.base_url, self.port, self.turn), "workers": self.pids}
 
 
 def _prepare_tls(settings: Settings) -> Any:
