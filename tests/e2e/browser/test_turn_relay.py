@@ -15,22 +15,26 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from emulator.config import DEV_API_KEY
 from emulator.net import primary_address
-from tests.e2e.browser.driver import JS_DIR, Browser
+from tests.e2e.browser.driver import Browser
+from tests.e2e.browser.relay import (
+    RELAY_PAGE,
+    relay_only_call,
+    request_json,
+    selected_pair,
+    session_config,
+    turn_entry,
+)
 from turn_stub.credentials import rest_password, rest_username
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(60)]
 
 TURN_SECRET = "browser-suite-turn-secret"
 ADMIN = "browser-suite-admin-token"
-RELAY_PAGE = (JS_DIR / "browser" / "relay_page.html").as_uri()
 
 
 @pytest.fixture
@@ -64,66 +68,23 @@ def _source(browser: Browser) -> str:
     return "tone" if browser.engine == "firefox" else "mic"
 
 
-def _request(method: str, url: str, token: str, body: Any = None) -> Any:
-    data = b"" if method == "POST" and body is None else None
-    if body is not None:
-        data = json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=15) as resp:
-        return json.load(resp)
-
-
-def _session_config(base_url: str) -> tuple[str, list[dict[str, Any]]]:
-    """What an app's backend does: a token, then the ICE servers for it."""
-    secret = _request(
-        "POST", f"{base_url}/v1/realtime/client-secrets?email=relay%40example.com", DEV_API_KEY
-    )
-    token = secret["ephemeral_token"]
-    return token, _request("GET", f"{base_url}/v1/realtime/ice-config", token)["iceServers"]
-
-
-def _turn_only(ice_servers: list[dict[str, Any]], transport: str) -> list[dict[str, Any]]:
-    """The TURN entry of ice-config, keeping only the URL of one transport."""
-    turn = [s for s in ice_servers if any(u.startswith("turn:") for u in s["urls"])]
-    assert len(turn) == 1, ice_servers
-    urls = [u for u in turn[0]["urls"] if u.endswith(f"?transport={transport}")]
-    assert len(urls) == 1, turn
-    return [{**turn[0], "urls": urls}]
-
-
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_the_browser_connects_through_turn(wide_emulator, relay_browser, transport) -> None:
     browser, base_url = relay_browser, wide_emulator.base_url
     browser.goto(RELAY_PAGE)
-    token, ice_servers = _session_config(base_url)
+    token, ice_servers = session_config(base_url, "relay@example.com")
     # ice-config lists TURN over UDP before TCP (the fallback order).
     turn_urls = next(s["urls"] for s in ice_servers if "username" in s)
     assert [u.rsplit("=", 1)[1] for u in turn_urls] == ["udp", "tcp"]
 
-    servers = json.dumps(_turn_only(ice_servers, transport))
-    offer = browser.evaluate(f"relay.offer({servers}, 'relay', '{_source(browser)}')", timeout=20)
-    # Firefox lists its end-of-candidates as "" (and so does the SDK's body): not a candidate.
-    candidates = [c["candidate"] for c in offer["candidates"] if c["candidate"]]
-    assert candidates, browser.evaluate("relay.gatheringErrors")
-    assert all(" typ relay" in c for c in candidates)
-    call = _request(
-        "POST",
-        f"{base_url}/v1/realtime/calls",
-        token,
-        {"offer": offer, "params": {"modalities": ["audio"], "return_transcription": True}},
-    )
-    browser.evaluate(f"relay.answer({json.dumps(call['answer']['sdp'])})")
-    browser.wait_for("relay.pc.connectionState === 'connected'", timeout=15)
+    turn = turn_entry(ice_servers, transport)
+    call = relay_only_call(browser, base_url, token, turn, _source(browser))
 
-    pair = browser.wait_for(
-        "relay.stats().then(s => s.pair && s.pair.state === 'succeeded' && s.pair)", timeout=5
-    )
+    pair = selected_pair(browser)
     assert pair["local"]["candidateType"] == "relay"
     assert pair["local"]["relayProtocol"] == transport
     if browser.engine == "chromium":  # Firefox's stats have no `url`
-        assert pair["local"]["url"] == _turn_only(ice_servers, transport)[0]["urls"][0]
+        assert pair["local"]["url"] == turn["urls"][0]
 
     created = browser.wait_for(
         "relay.events.find(e => e.type === 'conversation.created')", timeout=5
@@ -133,7 +94,7 @@ def test_the_browser_connects_through_turn(wide_emulator, relay_browser, transpo
     browser.wait_for("relay.events.find(e => e.type === 'response.output_item.done')", 20)
     assert browser.evaluate("relay.stats().then(s => s.inboundAudioPackets)") > 0
     # Off loopback the control plane wants its admin token.
-    session = _request("GET", f"{base_url}/_emulator/sessions/{call['conversation_id']}", ADMIN)
+    session = request_json("GET", f"{base_url}/_emulator/sessions/{call['conversation_id']}", ADMIN)
     assert session["state"] == "connected"
     assert session["counters"]["audio_in_packets"] > 0, session["counters"]
     browser.evaluate("relay.pc.close()")
@@ -143,8 +104,8 @@ def test_expired_turn_credentials_allocate_nothing(wide_emulator, relay_browser)
     browser = relay_browser
     browser.goto(RELAY_PAGE)
     host_port = wide_emulator.base_url  # the TURN server: same host, port from ice-config
-    _, ice_servers = _session_config(host_port)
-    turn = _turn_only(ice_servers, "udp")[0]
+    _, ice_servers = session_config(host_port, "relay@example.com")
+    turn = turn_entry(ice_servers, "udp")
     expired = rest_username(int(time.time()) - 60, "relay-user")
     stale = [
         {

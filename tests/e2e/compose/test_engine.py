@@ -19,14 +19,20 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.request
-from typing import Any
 
 import pytest
 
 from emulator.config import DEV_API_KEY
 from emulator.testing.client import OrgaClient, wav_pcm
-from tests.e2e.browser.driver import JS_DIR, Browser
+from tests.e2e.browser.driver import Browser
+from tests.e2e.browser.relay import (
+    RELAY_PAGE,
+    relay_only_call,
+    request_json,
+    selected_pair,
+    session_config,
+    turn_entry,
+)
 from tests.e2e.compose.conftest import SINGLE, Stack, stack_ports
 from tests.e2e.compose.engine import ComposeProject, docker
 from tests.kit.paths import SPEECH
@@ -34,17 +40,8 @@ from tests.kit.tools import node_json, require_node_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-RELAY_PAGE = (JS_DIR / "browser" / "relay_page.html").as_uri()
 SECRET_FILE = "/var/lib/orga-emulator/secret/turn-secret"
 TRANSCRIPT = "conversation.item.input_audio_transcription.completed"
-
-
-def _turn_entry(ice_servers: list[dict[str, Any]], transport: str) -> dict[str, Any]:
-    """The TURN entry of ice-config, with only its URL for `transport`."""
-    (turn,) = [s for s in ice_servers if s["urls"][0].startswith("turn:")]
-    urls = [u for u in turn["urls"] if u.endswith(f"?transport={transport}")]
-    assert len(urls) == 1, turn
-    return {**turn, "urls": urls}
 
 
 async def _speak_and_hear(client: OrgaClient) -> tuple[str, str]:
@@ -77,7 +74,7 @@ async def test_a_direct_call_from_the_host(stack: Stack):
 async def test_a_relay_only_call_through_the_turn_service(stack: Stack, transport):
     async with OrgaClient(stack.base_url, DEV_API_KEY) as client:
         config = await client.get_session_config()
-        turn = _turn_entry(config.ice_servers, transport)
+        turn = turn_entry(config.ice_servers, transport)
         assert turn["urls"][0].startswith(f"turn:{stack.public_host}:{stack.turn_port}?")
         await client.connect(relay_only=True, ice_servers=[turn], return_transcription=True)
         local, remote = client.selected_candidate_pair()
@@ -92,51 +89,15 @@ async def test_a_relay_only_call_through_the_turn_service(stack: Stack, transpor
         assert echoed["text"] == "through the compose relay"
 
 
-def _request(method: str, url: str, token: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=15) as resp:
-        return json.load(resp)
-
-
-def _selected_pair(browser: Browser, timeout: float = 5) -> dict[str, Any]:
-    """The page's selected candidate pair once it has succeeded (evaluate awaits the stats'
-    promise; waitForFunction may hand back the promise itself)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pair = browser.evaluate("relay.stats()")["pair"]
-        if pair and pair["state"] == "succeeded":
-            return pair
-        assert time.monotonic() < deadline, pair
-        time.sleep(0.1)
-
-
 def test_a_relay_only_call_from_chromium(stack: Stack):
     base = stack.base_url
-    secret = _request(
-        "POST", f"{base}/v1/realtime/client-secrets?email=c%40example.com", DEV_API_KEY
-    )
-    token = secret["ephemeral_token"]
-    ice_servers = _request("GET", f"{base}/v1/realtime/ice-config", token)["iceServers"]
-    turn = _turn_entry(ice_servers, "udp")
+    token, ice_servers = session_config(base, "c@example.com")
+    turn = turn_entry(ice_servers, "udp")
     browser = Browser()
     try:
         browser.goto(RELAY_PAGE)
-        offer = browser.evaluate(f"relay.offer({json.dumps([turn])}, 'relay', 'mic')", timeout=20)
-        candidates = [c["candidate"] for c in offer["candidates"] if c["candidate"]]
-        assert candidates, browser.evaluate("relay.gatheringErrors")
-        assert all(" typ relay" in c for c in candidates)
-        call = _request(
-            "POST",
-            f"{base}/v1/realtime/calls",
-            token,
-            {"offer": offer, "params": {"modalities": ["audio"], "return_transcription": True}},
-        )
-        browser.evaluate(f"relay.answer({json.dumps(call['answer']['sdp'])})")
-        browser.wait_for("relay.pc.connectionState === 'connected'", timeout=15)
-        pair = _selected_pair(browser)
+        relay_only_call(browser, base, token, turn, "mic")
+        pair = selected_pair(browser)
         assert pair["local"]["candidateType"] == "relay", pair
         assert pair["local"]["url"] == turn["urls"][0], pair
         # The fake mic's words go up through the relay; the AI's reply and voice come back.
@@ -172,10 +133,10 @@ def test_the_generated_secret_is_private_and_shared(stack: Stack):
     assert mode.split() == ["600", "10001"]
     # The emulator signs ice-config credentials with it (and the relay calls show turn_stub
     # checks them with it).
-    token = _request(
+    token = request_json(
         "POST", f"{stack.base_url}/v1/realtime/client-secrets?email=s%40example.com", DEV_API_KEY
     )["ephemeral_token"]
-    servers = _request("GET", f"{stack.base_url}/v1/realtime/ice-config", token)["iceServers"]
+    servers = request_json("GET", f"{stack.base_url}/v1/realtime/ice-config", token)["iceServers"]
     turn = next(s for s in servers if "username" in s)
     digest = hmac.new(secret.encode(), turn["username"].encode(), hashlib.sha1).digest()
     assert turn["credential"] == base64.b64encode(digest).decode()

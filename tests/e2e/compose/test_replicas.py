@@ -24,9 +24,10 @@ import pytest
 
 from emulator.config import DEV_API_KEY
 from emulator.testing.client import OrgaClient
+from tests.e2e.browser.relay import turn_entry
 from tests.e2e.compose.conftest import REPLICAS, Stack, stack_ports
 from tests.e2e.compose.engine import ComposeProject, docker
-from tests.e2e.compose.test_engine import _speak_and_hear, _turn_entry
+from tests.e2e.compose.test_engine import _speak_and_hear
 from tests.kit.offers import offer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.compose_files(REPLICAS)]
@@ -163,7 +164,7 @@ async def test_relay_only_calls_reach_sessions_on_both_replicas(stack: Stack, ht
         for _ in range(2):
             client = await clients.enter_async_context(OrgaClient(stack.base_url, DEV_API_KEY))
             config = await client.get_session_config()
-            turn = _turn_entry(config.ice_servers, "udp")
+            turn = turn_entry(config.ice_servers, "udp")
             conversation = await client.connect(
                 relay_only=True, ice_servers=[turn], return_transcription=True
             )
