@@ -22,7 +22,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import http_exceptions, web
 from aiohttp.streams import StreamReader
@@ -30,6 +30,9 @@ from aiohttp.web_protocol import RequestHandler
 
 from emulator.http import errors
 from emulator.process.logs import ACCESS_LOGGER
+
+if TYPE_CHECKING:
+    from emulator.config import Settings
 
 log = logging.getLogger(ACCESS_LOGGER)
 
@@ -250,6 +253,19 @@ class EmulatorRunner(web.AppRunner):
     ) -> None:
         super().__init__(app, keepalive_timeout=keepalive_timeout, **kwargs)
         self._timeouts = {"header_timeout": header_timeout, "body_timeout": body_timeout}
+
+    @classmethod
+    def for_settings(
+        cls, app: web.Application, settings: Settings, **kwargs: Any
+    ) -> EmulatorRunner:
+        """A runner with the settings' HTTP timeouts (the CLI's server and the tests' alike)."""
+        kwargs.setdefault("keepalive_timeout", settings.http_keepalive_timeout)
+        return cls(
+            app,
+            header_timeout=settings.http_header_timeout,
+            body_timeout=settings.http_body_timeout,
+            **kwargs,
+        )
 
     async def _make_server(self) -> web.Server:
         # aiohttp's own server (the app started, its handler and request factory), rebuilt

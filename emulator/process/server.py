@@ -41,11 +41,9 @@ class EmulatorServer:
             self.app = create_app(settings, clock=clock)
         except ConfigError as exc:
             raise StartupError(str(exc)) from None
-        self._runner = EmulatorRunner(
+        self._runner = EmulatorRunner.for_settings(
             self.app,
-            header_timeout=settings.http_header_timeout,
-            body_timeout=settings.http_body_timeout,
-            keepalive_timeout=settings.http_keepalive_timeout,
+            settings,
             access_log=None,
             handle_signals=False,
             shutdown_timeout=SHUTDOWN_TIMEOUT,
