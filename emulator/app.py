@@ -93,7 +93,7 @@ def _open_state(settings: Settings, clock: Clock) -> SharedState:
     except ImportError:
         raise ConfigError(
             f"--state {settings.state.split('://')[0]}://...: the redis package is missing; "
-            "install orga-emulator[redis]"
+            "install redis (pip install redis)"
         ) from None
 
 
