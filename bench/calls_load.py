@@ -12,8 +12,13 @@ addTrack) in a tiny aiohttp server, as the reference.
     python bench/calls_load.py --workers 1,2 --load-cores 1 --stock-sessions 0
         # each worker count in turn, the emulator on every core but 1, the load on core 1
 
+    python bench/calls_load.py --workers 1,2 --load-cores 1 --reference two-processes
+        # and two plain emulators side by side, nothing shared, given the sessions as the two
+        # workers got them: what two interpreters cost by themselves, the baseline for 2
+
 Prints: server CPU per session (% of one core, from /proc/<pid>/stat over the steady window,
-the supervisor's and every worker's summed with --workers); sessions per worker;
+the supervisor's and every worker's summed with --workers), and each process's share;
+sessions per worker;
 frames sent, echoed and lost; /calls server time p50/p95 (the emulator's access log); offer ->
 session.created p50/p95; echo delay in live mode; the stock echo's CPU and the ratio.
 """
@@ -48,7 +53,7 @@ from proc import (
     add_scale_options,
     pinned_to,
     split_cores,
-    tree_cpu_seconds,
+    tree_cpu_by_pid,
     worker_args,
 )
 
@@ -64,6 +69,8 @@ FRAME = 960  # 20 ms
 VOICED_DBOV = -50  # the emulator's default --vad-threshold-dbov
 CALLS_LOG = re.compile(r"POST /v1/realtime/calls 200 ([\d.]+)ms")
 WORKER_TAG = re.compile(r"\[worker (\d+)\]")
+WORKER_PIDS = re.compile(r"workers: \d+ \(pids ([\d, ]+)\)")
+TWO_PROCESSES = "two-processes"
 
 
 # --- audio, encoded once --------------------------------------------------------------------
@@ -347,6 +354,7 @@ class RunResult:
     server_calls_ms: list[float] = field(default_factory=list)
     exit_code: int | None = None
     per_worker: dict[str, int] = field(default_factory=dict)  # sessions opened by each
+    per_process: dict[str, float] = field(default_factory=dict)  # % of a core, by role
 
     @property
     def per_session(self) -> float:
@@ -360,32 +368,51 @@ async def run(
     unique: set[bytes],
     levels: dict[bytes, int],
     stock: bool,
+    split: list[int] | None = None,
 ) -> RunResult:
+    """One measured run. With `split`, one emulator per entry, side by side (each started as
+    --workers says, on its own port) and given that many of the sessions (dealt out in turn),
+    their CPU summed."""
+    split = split or [args.stock_sessions if stock else args.sessions]
+    processes = len(split)
     sessions = args.stock_sessions if stock else args.sessions
     loop = asyncio.get_running_loop()
+    procs: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory() as tmp:
         pump = None
         if stock:
             port_file = Path(tmp) / "port"
-            proc = start_stock(args.server_cores, port_file)
+            procs.append(start_stock(args.server_cores, port_file))
             log_lines: list[str] = []
-            pump = loop.run_in_executor(None, lambda: log_lines.extend(proc.stderr))
+            stderr = procs[0].stderr
+            pump = loop.run_in_executor(None, lambda: log_lines.extend(stderr))
+            logs = [log_lines]
         else:
-            emulator = start_pinned_emulator(
-                args.server_cores, sessions, args.echo_mode, args.workers
-            )
-            proc, log_lines = emulator.proc, emulator.output
+            emulators = []
+            try:
+                for _ in range(processes):
+                    emulators.append(
+                        start_pinned_emulator(
+                            args.server_cores,
+                            max(split),
+                            args.echo_mode,
+                            args.workers,
+                        )
+                    )
+            finally:
+                procs.extend(e.proc for e in emulators)
+            logs = [e.output for e in emulators]
         try:
             if stock:
-                base_url = f"http://127.0.0.1:{await wait_port(port_file, proc)}"
+                base_urls = [f"http://127.0.0.1:{await wait_port(port_file, procs[0])}"]
             else:
-                base_url = emulator.base_url
+                base_urls = [e.base_url for e in emulators]
             # A connection per request, so that /calls reach every worker (--workers).
             connector = aiohttp.TCPConnector(force_close=True)
             async with aiohttp.ClientSession(connector=connector) as http:
                 peers = [
-                    BenchPeer(base_url, http, payloads, unique, levels, i * 7 % len(payloads))
-                    for i in range(sessions)
+                    BenchPeer(base_urls[k], http, payloads, unique, levels, i * 7 % len(payloads))
+                    for i, k in enumerate(_deal(split))
                 ]
                 # As users arrive: one at a time by default, so /calls times are not queueing.
                 gate = asyncio.Semaphore(args.connect_concurrency)
@@ -401,10 +428,11 @@ async def run(
                 await asyncio.sleep(args.warmup)
                 for peer in peers:
                     peer.counting = True
-                # The supervisor and every worker with --workers.
-                cpu0, t0 = tree_cpu_seconds(proc.pid), time.monotonic()
+                # Every process of the server: a supervisor and each of its workers.
+                cpu0, t0 = _cpu(procs), time.monotonic()
                 await asyncio.sleep(args.seconds)
-                cpu1, t1 = tree_cpu_seconds(proc.pid), time.monotonic()
+                cpu1, t1 = _cpu(procs), time.monotonic()
+                owners = {pid: p.pid for p in procs for pid in tree_cpu_by_pid(p.pid)}
                 for peer in peers:
                     peer.stop_sending()
                 await asyncio.sleep(0.5)  # in-flight echoes
@@ -413,25 +441,80 @@ async def run(
                 for chat in chats:
                     chat.cancel()
                 await asyncio.gather(*(p.client.hangup() for p in peers))
-            proc.send_signal(signal.SIGTERM)
-            exit_code = await loop.run_in_executor(None, proc.wait, 10)
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            codes = [await loop.run_in_executor(None, proc.wait, 10) for proc in procs]
+            exit_code = next((code for code in codes if code), 0)
             if pump is not None:
                 await pump
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    result = RunResult(name, sessions, 100 * (cpu1 - cpu0) / (t1 - t0), t1 - t0, peers)
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    window = t1 - t0
+    used = {pid: cpu1[pid] - cpu0[pid] for pid in cpu1.keys() & cpu0.keys()}
+    result = RunResult(name, sessions, 100 * sum(used.values()) / window, window, peers)
     result.exit_code = exit_code
-    for line in log_lines:
-        match = CALLS_LOG.search(line)
-        if match:
-            result.server_calls_ms.append(float(match.group(1)))
-            worker = WORKER_TAG.search(line)
-            if worker:
-                key = worker.group(1)
-                result.per_worker[key] = result.per_worker.get(key, 0) + 1
+    result.per_process = _roles(procs, logs, owners, used, window)
+    for number, lines in enumerate(logs, 1):
+        for line in lines:
+            match = CALLS_LOG.search(line)
+            if match:
+                result.server_calls_ms.append(float(match.group(1)))
+                worker = WORKER_TAG.search(line)
+                if worker or processes > 1:
+                    key = f"worker {worker.group(1)}" if worker else ""
+                    if processes > 1:
+                        key = f"process {number}" + (f" {key}" if key else "")
+                    result.per_worker[key] = result.per_worker.get(key, 0) + 1
     return result
+
+
+def _deal(split: list[int]) -> list[int]:
+    """Which server each session goes to: in turn, each until it has its share."""
+    left, order = list(split), []
+    while any(left):
+        for k, n in enumerate(left):
+            if n:
+                order.append(k)
+                left[k] -= 1
+    return order
+
+
+def _cpu(procs: list[subprocess.Popen]) -> dict[int, float]:
+    """CPU seconds of every process of each server's tree, by pid."""
+    cpu: dict[int, float] = {}
+    for proc in procs:
+        cpu.update(tree_cpu_by_pid(proc.pid))
+    return cpu
+
+
+def _roles(
+    procs: list[subprocess.Popen],
+    logs: list[list[str]],
+    owners: dict[int, int],
+    used: dict[int, float],
+    window: float,
+) -> dict[str, float]:
+    """Each process's share (% of a core) under the name of its part: the supervisor and its
+    workers (numbered from the startup line's pids, as the log's tags), or `process N`."""
+    shares: dict[str, float] = {}
+    for number, (proc, lines) in enumerate(zip(procs, logs, strict=True), 1):
+        prefix = f"process {number} " if len(procs) > 1 else ""
+        pids = next((m.group(1) for x in lines if (m := WORKER_PIDS.search(x))), None)
+        workers = [int(p) for p in pids.split(",")] if pids else []
+        for pid, seconds in sorted(used.items()):
+            if owners.get(pid) != proc.pid:
+                continue
+            if pid == proc.pid:
+                role = "supervisor" if workers else ""
+            elif pid in workers:
+                role = f"worker {workers.index(pid)}"
+            else:
+                role = f"pid {pid}"  # a worker restarted since the startup line
+            shares[(prefix + role).strip() or "process"] = 100 * seconds / window
+    return shares
 
 
 def pct(values: list[float], q: float) -> float:
@@ -489,8 +572,11 @@ def report(result: RunResult, live: bool, mode: str) -> None:
             f"max {max(delays):.1f} ms"
         )
     if result.per_worker:
-        spread = ", ".join(f"worker {k}: {n}" for k, n in sorted(result.per_worker.items()))
+        spread = ", ".join(f"{k}: {n}" for k, n in sorted(result.per_worker.items()))
         print(f"sessions per worker: {spread}")
+    if len(result.per_process) > 1:
+        shares = ", ".join(f"{k} {v:.1f}%" for k, v in result.per_process.items())
+        print(f"server CPU by process (% of one core): {shares}")
     print(f"server exit code after SIGTERM: {result.exit_code}")
 
 
@@ -519,12 +605,27 @@ async def main_async(args: argparse.Namespace) -> None:
         emulator = await run(name, args, payloads, unique, levels, stock=False)
         report(emulator, live=True, mode=args.echo_mode)
         runs.append((workers, emulator))
+    if args.reference == TWO_PROCESSES:
+        # What two interpreters cost by themselves: two plain emulators, nothing shared, given
+        # the sessions as the kernel spread them over two workers (the cost per session falls
+        # as a process has more of them, so an uneven spread is cheaper), or half each.
+        split = _split_of(dict(runs).get("2")) or [args.sessions - args.sessions // 2] * 2
+        split[1] = args.sessions - split[0]
+        args.workers = "1"
+        name = (
+            f"two plain emulators side by side ({args.echo_mode} echo, --workers 1 each, "
+            f"{split[0]} and {split[1]} sessions)"
+        )
+        reference = await run(name, args, payloads, unique, levels, stock=False, split=split)
+        report(reference, live=True, mode=args.echo_mode)
+        runs.append(("2 processes", reference))
     if len(runs) > 1:
         first = runs[0][1].per_session
         print("\nserver CPU per session (supervisor and workers summed), against the first:")
         for workers, result in runs:
+            label = workers if workers.endswith("processes") else f"{workers} worker(s)"
             print(
-                f"  {workers:>4} worker(s): {result.per_session:.2f}% of a core "
+                f"  {label:>14}: {result.per_session:.2f}% of a core "
                 f"({result.per_session / max(first, 1e-9):.2f}x)"
             )
     if args.stock_sessions:
@@ -535,6 +636,14 @@ async def main_async(args: argparse.Namespace) -> None:
             f"{stock.per_session:.2f}% -> stock costs "
             f"{stock.per_session / max(emulator.per_session, 1e-9):.1f}x"
         )
+
+
+def _split_of(result: RunResult | None) -> list[int] | None:
+    """The sessions each of two workers opened, if that adds up."""
+    if result is None or len(result.per_worker) != 2:
+        return None
+    split = [n for _, n in sorted(result.per_worker.items())]
+    return split if sum(split) == result.sessions else None
 
 
 def main() -> None:
@@ -568,6 +677,13 @@ def main() -> None:
     )
     parser.add_argument("--server-core", type=int, default=0, help="core for the emulator (0)")
     parser.add_argument("--client-core", type=int, default=1, help="core for the clients (1)")
+    parser.add_argument(
+        "--reference",
+        choices=(TWO_PROCESSES,),
+        help="two-processes: also run two plain emulators (--workers 1 each, on their own "
+        "ports), the baseline of two interpreters for --workers 2: each gets as many sessions "
+        "as a worker got in the --workers 2 run, or half without one",
+    )
     add_scale_options(parser)
     parser.add_argument("--serve-stock", metavar="PORT_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()

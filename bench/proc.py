@@ -79,10 +79,18 @@ def worker_args(workers: str) -> list[str]:
 
 def tree_cpu_seconds(pid: int) -> float:
     """CPU of `pid` and every live descendant (a supervisor and its workers)."""
-    total = cpu_seconds(pid)
+    return sum(tree_cpu_by_pid(pid).values())
+
+
+def tree_cpu_by_pid(pid: int) -> dict[int, float]:
+    """CPU seconds of `pid` and of every live descendant, each on its own."""
+    try:
+        cpu = {pid: cpu_seconds(pid)}
+    except OSError:  # gone meanwhile (a worker restarting)
+        return {}
     for child in _children(pid):
-        total += tree_cpu_seconds(child)
-    return total
+        cpu.update(tree_cpu_by_pid(child))
+    return cpu
 
 
 def _children(pid: int) -> list[int]:

@@ -364,4 +364,18 @@ class RealtimeSession:
         }
 
     def summary(self) -> dict[str, Any]:
-        return summarize(self.describe())
+        """summarize(describe()), from the few fields it reads: a replica's heartbeat lists
+        every live session each second, and the whole description (SDPs, event log, counters)
+        was most of its cost."""
+        return summarize(
+            {
+                "conversation_id": self.conversation_id,
+                "state": self.state.value,
+                "end_reason": self.end_reason.value if self.end_reason else None,
+                "started_at": self.started_at,
+                "ended_at": self.ended_at,
+                "turns": self.assistant.turns_taken,
+                "token": self.token,
+                "faults": self.faults.log,
+            }
+        )

@@ -6,6 +6,7 @@ import pytest
 
 from emulator.config import DEV_API_KEY
 from emulator.control.journal import PATH_KEPT
+from emulator.rtc.inspection import summarize
 from emulator.testing.client import SessionConfig
 
 pytestmark = pytest.mark.timeout(60)
@@ -72,6 +73,7 @@ async def test_a_session_is_described_and_attributed_to_its_test(emulator, make_
     listed = (await emulator.control("GET", "/sessions?test_id=suite::call"))["sessions"]
     assert [s["conversation_id"] for s in listed] == [conversation_id]
     state = await emulator.control("GET", f"/sessions/{conversation_id}")
+    assert listed == [summarize(state)]  # the list line is the description's, made cheaply
     assert state["state"] == "connected"
     assert state["token"]["email"] == "ada@example.com"
     assert state["token"]["test_id"] == "suite::call"
