@@ -14,7 +14,7 @@ from aiohttp import web
 from emulator.config import SETTINGS, ConfigError, Settings
 from emulator.control.app import PREFIX as CONTROL_PREFIX
 from emulator.control.app import control_app, record_request
-from emulator.control.inject import fault_middleware, shared_fault_middleware
+from emulator.control.inject import intercept_faults, intercept_shared_faults
 from emulator.demo.app import add_demo
 from emulator.http import health, openapi
 from emulator.http.guard import SERVED_NAMES
@@ -43,8 +43,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             settings.cors_origin,
             settings.max_body_bytes,
             on_response=record_request,
-            # With shared state the faults middleware also reads it through (one round trip).
-            inner=[shared_fault_middleware if state.shared else fault_middleware],
+            # With shared state the faults check also reads it through (one round trip).
+            intercept=intercept_shared_faults if state.shared else intercept_faults,
             cors_exempt=CONTROL_PREFIX,
         ),
         client_max_size=settings.max_body_bytes,

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator.http import errors
-from emulator.http.keys import AUTH_FAILURE, TEST_ID, TOKEN_JTI
+from emulator.http.exchange import EXCHANGE
 from emulator.identity.tokens import TOKENS, InvalidToken, IssuedToken, TokenAuthority
 from emulator.identity.users import USERS, account_user_id, user_id_for
 
@@ -51,9 +51,10 @@ def mint_token(request: web.Request, key: str, email: str | None) -> IssuedToken
     else:
         email = email.strip()
         user_id = user_id_for(email)
-    extra = {"test_id": request[TEST_ID]} if TEST_ID in request else {}
+    exchange = request[EXCHANGE]
+    extra = {} if exchange.test_id is None else {"test_id": exchange.test_id}
     issued = config[TOKENS].mint(user_id=user_id, email=email, api_key_id=key_id, **extra)
-    request[TOKEN_JTI] = issued.claims["jti"]
+    exchange.token_jti = issued.claims["jti"]
     return issued
 
 
@@ -75,12 +76,13 @@ def require_ephemeral_token(
 ) -> dict[str, Any]:
     """The token's claims; `invalid` builds the 401 (each endpoint words it its own way)."""
     token = bearer_token(request)
+    exchange = request[EXCHANGE]
     try:
         claims = authority.verify(token)
     except InvalidToken as exc:
-        request[AUTH_FAILURE] = str(exc)
+        exchange.auth_failure = str(exc)
         raise invalid() from None
-    request[TOKEN_JTI] = claims["jti"]
-    if TEST_ID not in request and isinstance(claims.get("test_id"), str):
-        request[TEST_ID] = claims["test_id"]  # a browser's /calls carries no X-Test-Id
+    exchange.token_jti = claims["jti"]
+    if exchange.test_id is None and isinstance(claims.get("test_id"), str):
+        exchange.test_id = claims["test_id"]  # a browser's /calls carries no X-Test-Id
     return claims

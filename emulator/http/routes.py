@@ -9,7 +9,7 @@ from emulator.config import SETTINGS
 from emulator.http import errors
 from emulator.http.auth import mint_token, require_api_key, require_ephemeral_token
 from emulator.http.bodies import parse_call_request, read_json
-from emulator.http.keys import CONVERSATION_ID
+from emulator.http.exchange import EXCHANGE
 from emulator.identity.tokens import TOKENS
 from emulator.rtc.registry import SESSIONS, AtCapacity, TokenSpent
 from emulator.rtc.relay import RELAY
@@ -58,7 +58,7 @@ async def create_call(request: web.Request) -> web.Response:
         raise errors.at_capacity(exc.limit) from None
     except TokenSpent:
         raise errors.invalid_ephemeral_token() from None
-    request[CONVERSATION_ID] = session.conversation_id
+    request[EXCHANGE].conversation_id = session.conversation_id
     return web.json_response(
         {
             "conversation_id": session.conversation_id,
