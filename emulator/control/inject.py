@@ -25,10 +25,8 @@ from emulator.control.scenarios import ScriptedResponder
 from emulator.http import errors
 from emulator.http.auth import api_key_id, bearer_credential
 from emulator.http.exchange import EXCHANGE
-from emulator.http.health import READINESS
 from emulator.http.middleware import CLIENT_CLOSED_REQUEST, Handler
 from emulator.identity.jws import InvalidJws, unverified_claims
-from emulator.state.store import StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -101,22 +99,18 @@ def intercept_shared_faults(
 async def _shared_faults(
     request: web.Request, handler: Handler, endpoint: str
 ) -> web.StreamResponse:
-    """Rules counted across replicas, and a 503 while the state cannot be reached."""
-    try:
-        replica = request.app[REPLICA]
-        await replica.sync()
-        control = request.app[CONTROL]
-        if not control.faults.active(HTTP):
-            return await handler(request)
-        facts = request_facts(request)
-        rules = await replica.take(HTTP, facts, endpoint)
-        if not rules:
-            return await handler(request)
-        return await _inject(request, handler, control, rules[0], facts, endpoint)
-    except StateUnavailable as exc:
-        request.app[READINESS].mark_down("state")
-        log.warning("503 state_unavailable: %s", exc)
-        raise errors.state_unavailable(exc.label) from None
+    """Rules counted across replicas (StateUnavailable, while the state cannot be reached,
+    is the request middleware's 503)."""
+    replica = request.app[REPLICA]
+    await replica.sync()
+    control = request.app[CONTROL]
+    if not control.faults.active(HTTP):
+        return await handler(request)
+    facts = request_facts(request)
+    rules = await replica.take(HTTP, facts, endpoint)
+    if not rules:
+        return await handler(request)
+    return await _inject(request, handler, control, rules[0], facts, endpoint)
 
 
 async def _inject(

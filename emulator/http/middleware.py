@@ -14,7 +14,9 @@ from aiohttp import web
 
 from emulator.http import errors
 from emulator.http.exchange import EXCHANGE, Exchange
+from emulator.http.health import READINESS
 from emulator.process.logs import log_access
+from emulator.state.store import StateUnavailable
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Told of every response with its latency in ms (the control plane's request journal).
@@ -131,6 +133,10 @@ def _error_response(
     """The JSON envelope for what a handler raised (called in its `except` block)."""
     if isinstance(exc, errors.ApiError):
         return exc.to_response()
+    if isinstance(exc, StateUnavailable):  # the shared state (Redis) is down: retry later
+        request.config_dict[READINESS].mark_down("state")
+        log.warning("503 state_unavailable: %s", exc)
+        return errors.state_unavailable(exc.label).to_response()
     if isinstance(exc, web.HTTPNotFound):
         return errors.route_not_found(request.path).to_response()
     if isinstance(exc, web.HTTPMethodNotAllowed):
