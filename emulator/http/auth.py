@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -37,12 +37,16 @@ def require_api_key(request: web.Request, accepted: tuple[str, ...]) -> str:
     return key
 
 
-def mint_token(request: web.Request, key: str, email: str | None) -> IssuedToken:
+def mint_token(
+    request: web.Request, key: str, email: str | None, config: Mapping[Any, Any] | None = None
+) -> IssuedToken:
     """A token for the user `email` (404 when not a user), or without an email for the API
     key's own account (@orga-ai/node 1.0.1 sends none). A token minted under an X-Test-Id
-    carries it, so the session it opens is attributed to the test."""
-    app = request.app  # the API's routes; the demo's helper, a sub-app, reads its parent's
-    config = app if USERS in app else request.config_dict
+    carries it, so the session it opens is attributed to the test. `config` holds the users
+    and the token authority: the request's app, unless given (the demo's helper, a sub-app,
+    passes its request's config_dict)."""
+    if config is None:
+        config = request.app
     if email is not None and email not in config[USERS]:
         raise errors.user_not_found()
     key_id = api_key_id(key)
@@ -52,8 +56,13 @@ def mint_token(request: web.Request, key: str, email: str | None) -> IssuedToken
         email = email.strip()
         user_id = user_id_for(email)
     exchange = request[EXCHANGE]
-    extra = {} if exchange.test_id is None else {"test_id": exchange.test_id}
-    issued = config[TOKENS].mint(user_id=user_id, email=email, api_key_id=key_id, **extra)
+    authority = config[TOKENS]
+    if exchange.test_id is None:
+        issued = authority.mint(user_id=user_id, email=email, api_key_id=key_id)
+    else:
+        issued = authority.mint(
+            user_id=user_id, email=email, api_key_id=key_id, test_id=exchange.test_id
+        )
     exchange.token_jti = issued.claims["jti"]
     return issued
 

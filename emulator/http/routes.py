@@ -24,7 +24,7 @@ async def create_client_secret(request: web.Request) -> web.Response:
     key = require_api_key(request, request.app[SETTINGS].api_keys)
     issued = mint_token(request, key, request.query.get("email"))
     body = client_secret_body(issued.token, issued.expires_at)
-    return web.Response(text=body, content_type="application/json")
+    return web.Response(body=body.encode(), content_type="application/json", charset="utf-8")
 
 
 def client_secret_body(token: str, expires_at: str) -> str:
