@@ -19,6 +19,7 @@ from emulator.control.routes import admin_only, json_posts, routes, served_host_
 from emulator.control.scenarios import ScenarioBook, ScenarioError, load_file
 from emulator.http.exchange import Exchange
 from emulator.http.health import READINESS
+from emulator.http.middleware import ResponseHook
 from emulator.identity.clock import CLOCK
 from emulator.identity.ids import IDS
 from emulator.identity.tokens import TOKENS
@@ -104,28 +105,29 @@ PREFIX = "/_emulator"  # where create_app() mounts the control plane
 _CONTROL_PATHS = PREFIX + "/"
 
 
-def record_request(
-    request: web.Request, exchange: Exchange, response: web.StreamResponse, elapsed_ms: float
-) -> None:
-    """The middleware's response hook: one journal entry per API request (control routes and
-    the demo page's files are not journalled)."""
-    path = request.path
-    if path.startswith(_CONTROL_PATHS):
-        return
-    control = request.app.get(CONTROL)
-    if control is None:
-        return
-    row = (
-        control.clock.time(),
-        exchange.request_id,
-        request.method,
-        short_path(path),
-        response.status,
-        elapsed_ms,
-        exchange.conversation_id,
-        exchange.test_id,
-        exchange.fault_id,
-    )
-    control.requests.append(row)
-    if control.feed.wanted:
-        control.feed.publish("request", as_entry(row))
+def request_recorder(control: ControlPlane) -> ResponseHook:
+    """The request middleware's response hook: one journal entry per API request (control
+    routes and the demo page's files are not journalled)."""
+
+    def record(
+        request: web.Request, exchange: Exchange, response: web.StreamResponse, elapsed_ms: float
+    ) -> None:
+        path = request.path
+        if path.startswith(_CONTROL_PATHS):
+            return
+        row = (
+            control.clock.time(),
+            exchange.request_id,
+            request.method,
+            short_path(path),
+            response.status,
+            elapsed_ms,
+            exchange.conversation_id,
+            exchange.test_id,
+            exchange.fault_id,
+        )
+        control.requests.append(row)
+        if control.feed.wanted:
+            control.feed.publish("request", as_entry(row))
+
+    return record

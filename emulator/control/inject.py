@@ -25,7 +25,7 @@ from emulator.control.scenarios import ScriptedResponder
 from emulator.http import errors
 from emulator.http.auth import api_key_id, bearer_credential
 from emulator.http.exchange import EXCHANGE
-from emulator.http.middleware import CLIENT_CLOSED_REQUEST, Handler
+from emulator.http.middleware import CLIENT_CLOSED_REQUEST, Handler, Interceptor
 from emulator.identity.jws import InvalidJws, unverified_claims
 
 log = logging.getLogger(__name__)
@@ -67,33 +67,27 @@ def request_facts(request: web.Request) -> Facts:
     return found
 
 
-def intercept_faults(
-    request: web.Request, handler: Handler
-) -> Awaitable[web.StreamResponse] | None:
-    """The request middleware's interceptor: the HTTP fault a rule sets for this request,
-    if any (None, at the cost of two look-ups, while no HTTP rule is active)."""
-    endpoint = ENDPOINT_BY_PATH.get(request.path)
-    if endpoint is None:
-        return None
-    control = request.app[CONTROL]
-    if not control.faults.active(HTTP):
-        return None
-    facts = request_facts(request)
-    rules = control.faults.take(HTTP, facts, endpoint)
-    if not rules:
-        return None
-    return _inject(request, handler, control, rules[0], facts, endpoint)
+def fault_interceptor(control: ControlPlane, *, shared: bool) -> Interceptor:
+    """The request middleware's interceptor: the HTTP fault a rule sets for a request to one of
+    the API's endpoints. With shared state each API request reads the control document through
+    first (the control plane syncs in its own middleware); without, a request pays one look-up
+    while no HTTP rule is active."""
 
+    def intercept(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse] | None:
+        if not shared and not control.faults.active(HTTP):
+            return None
+        endpoint = ENDPOINT_BY_PATH.get(request.path)
+        if endpoint is None:
+            return None
+        if shared:
+            return _shared_faults(request, handler, endpoint)
+        facts = request_facts(request)
+        rules = control.faults.take(HTTP, facts, endpoint)
+        if not rules:
+            return None
+        return _inject(request, handler, control, rules[0], facts, endpoint)
 
-def intercept_shared_faults(
-    request: web.Request, handler: Handler
-) -> Awaitable[web.StreamResponse] | None:
-    """intercept_faults with shared state: each API request reads the control document
-    through first (the control plane syncs in its own middleware)."""
-    endpoint = ENDPOINT_BY_PATH.get(request.path)
-    if endpoint is None:
-        return None
-    return _shared_faults(request, handler, endpoint)
+    return intercept
 
 
 async def _shared_faults(

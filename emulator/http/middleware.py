@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from emulator.http import errors
 from emulator.http.exchange import EXCHANGE, Exchange
@@ -49,14 +50,14 @@ def cors_headers(request: web.Request, allowed_origin: str) -> dict[str, str]:
     return headers
 
 
-def make_middlewares(
+def make_request_middleware(
     cors_origin: str,
     max_body_bytes: int,
     *,
     on_response: ResponseHook | None = None,
     intercept: Interceptor | None = None,
     cors_exempt: str | None = None,
-) -> list:
+) -> Middleware:
     """The request middleware, which asks `intercept` before each handler (and turns its
     errors into JSON too). Paths under `cors_exempt` get no CORS headers and no preflight
     answer."""
@@ -124,7 +125,7 @@ def make_middlewares(
         finish(request, exchange, response, started)
         return response
 
-    return [request_middleware]
+    return request_middleware
 
 
 def _error_response(
