@@ -6,7 +6,7 @@ happen when someone reads. The request journal, written on every API request, ke
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -114,8 +114,9 @@ class TokenJournal:
     def __init__(self, clock: Clock, size: int = TOKENS_KEPT) -> None:
         self._clock = clock
         self._size = size
-        # jti -> the claims (or a replica's record of them: the same names), oldest first.
-        self._tokens: dict[str, dict[str, Any]] = {}
+        # jti -> the claims (or a replica's record of them: the same names), oldest first. An
+        # OrderedDict: a plain dict's first key is found by skipping the deleted ones before it.
+        self._tokens: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._consumed: dict[str, tuple[float, str]] = {}  # jti -> (at, conversation_id)
         # With shared state: told of each mint and consumption, as an event.
         self.sink: Callable[[dict[str, Any]], None] | None = None
@@ -124,8 +125,7 @@ class TokenJournal:
         tokens = self._tokens
         tokens[claims["jti"]] = claims
         if len(tokens) > self._size:
-            oldest = next(iter(tokens))
-            del tokens[oldest]
+            oldest, _ = tokens.popitem(last=False)
             self._consumed.pop(oldest, None)
         if self.sink is not None:
             self.sink({"minted": self._record(claims["jti"], claims)})

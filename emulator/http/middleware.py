@@ -97,8 +97,10 @@ def make_request_middleware(
         if test_id and TEST_ID_PATTERN.fullmatch(test_id):  # only a log-safe id is kept
             exchange.test_id = test_id
         cors: str | None = cors_origin
-        if exempt_prefix is not None and (request.path + "/").startswith(exempt_prefix):
-            cors = None
+        if exempt_prefix is not None:
+            path = request.path
+            if path.startswith(exempt_prefix) or path == cors_exempt:
+                cors = None
         try:
             if (
                 cors is not None
