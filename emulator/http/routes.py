@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from emulator.ai.params import ParamError
 from emulator.config import SETTINGS
@@ -17,6 +18,9 @@ from emulator.rtc.sdp import check_offer_sdp
 from emulator.state.store import STATE
 
 routes = web.RouteTableDef()
+# What content_type="application/json", charset="utf-8" writes, as json_response does; copied
+# per response rather than worked out from the two arguments again.
+JSON_HEADERS = CIMultiDict({"Content-Type": "application/json; charset=utf-8"})
 
 
 @routes.post("/v1/realtime/client-secrets")
@@ -24,7 +28,7 @@ async def create_client_secret(request: web.Request) -> web.Response:
     key = require_api_key(request, request.app[SETTINGS].api_keys)
     issued = mint_token(request, key, request.query.get("email"))
     body = client_secret_body(issued.token, issued.expires_at)
-    return web.Response(body=body.encode(), content_type="application/json", charset="utf-8")
+    return web.Response(body=body.encode(), headers=JSON_HEADERS.copy())
 
 
 def client_secret_body(token: str, expires_at: str) -> str:

@@ -41,6 +41,7 @@ class EscapingFormatter(logging.Formatter):
     zone each time) were a good part of each line's cost."""
 
     _second: tuple[int, str] = (-1, "")  # one tuple, swapped whole: safe across threads
+    _millisecond: tuple[int, str] = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt or not self.default_msec_format or self.converter is not time.localtime:
@@ -54,6 +55,16 @@ class EscapingFormatter(logging.Formatter):
             cached = (second, time.strftime(self.default_time_format, time.localtime(second)))
             self._second = cached
         return self.default_msec_format % (cached[1], msecs)  # type: ignore[operator]
+
+    def stamp_ns(self, now: int) -> str:
+        """default_time() of a time.time_ns(), kept for the millisecond: the access lines of
+        one turn of the event loop often share it."""
+        millisecond = now // 1_000_000
+        cached = self._millisecond
+        if cached[0] != millisecond:
+            cached = (millisecond, self.default_time(millisecond // 1000, millisecond % 1000))
+            self._millisecond = cached
+        return cached[1]
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape(record.message)
@@ -159,8 +170,8 @@ def log_access(message: str, args: tuple[object, ...]) -> None:
         )
         return
     handler, formatter, middle = installed
-    now = time.time_ns()  # as a LogRecord takes `created` and `msecs` (Python 3.12 on)
-    when = formatter.default_time(now // 1_000_000_000, now % 1_000_000_000 // 1_000_000)
+    # time_ns(), as a LogRecord takes `created` and `msecs` (Python 3.12 on)
+    when = formatter.stamp_ns(time.time_ns())
     handler.add_line(f"{when}{middle}{escape(message % args)}{handler.terminator}")
 
 

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, http_exceptions, web
-from aiohttp.streams import StreamReader
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from emulator.http import errors
@@ -124,16 +124,26 @@ class EmulatorRequestHandler(RequestHandler):
         self._arm_head_timer()
 
     def data_received(self, data: bytes) -> None:
-        if data and self._head_deadline is None and not self._receiving_body():
-            self._arm_head_timer()  # the first byte of a request on a kept-alive connection
+        # Called for every read: the common case (a whole bodiless request at once) is kept
+        # to a few attribute reads.
+        if data and self._head_deadline is None:
+            body = self._body
+            if body is None or body.is_eof():  # not the rest of a body being received
+                self._arm_head_timer()  # the first byte of a request on a kept-alive connection
         self._bytes_in += len(data)
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:  # a whole head arrived (or a parser error)
-            self._head_received()
-            _message, payload = self._messages[-1] if self._messages else (None, None)
-            if isinstance(payload, StreamReader) and not payload.is_eof():
-                self._watch_body(payload)
+            self._head_deadline = None  # the head timer, if any, finds nothing to do
+            messages = self._messages
+            if messages:
+                payload = messages[-1][1]
+                if (
+                    payload is not EMPTY_PAYLOAD
+                    and isinstance(payload, StreamReader)
+                    and not payload.is_eof()
+                ):
+                    self._watch_body(payload)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._stop_head_timer()
@@ -142,18 +152,12 @@ class EmulatorRequestHandler(RequestHandler):
         self._body = self._body_timer = None
         super().connection_lost(exc)
 
-    def _receiving_body(self) -> bool:
-        return self._body is not None and not self._body.is_eof()
-
     def _arm_head_timer(self) -> None:
         if self._header_timeout <= 0:
             return
         self._head_deadline = self._loop.time() + self._header_timeout
         if self._head_timer is None:
             self._head_timer = self._loop.call_at(self._head_deadline, self._check_head)
-
-    def _head_received(self) -> None:
-        self._head_deadline = None  # the timer, if any, finds nothing to do when it fires
 
     def _stop_head_timer(self) -> None:
         self._head_deadline = None
