@@ -13,13 +13,14 @@ from aiohttp import web
 
 from emulator.config import SETTINGS, ConfigError, Settings
 from emulator.control.app import PREFIX as CONTROL_PREFIX
-from emulator.control.app import control_app, record_request
-from emulator.control.inject import fault_middleware, shared_fault_middleware
+from emulator.control.app import control_app, request_recorder
+from emulator.control.inject import fault_interceptor
+from emulator.control.plane import CONTROL
 from emulator.demo.app import add_demo
 from emulator.http import health, openapi
 from emulator.http.guard import SERVED_NAMES
 from emulator.http.health import READINESS, Readiness
-from emulator.http.middleware import make_middlewares
+from emulator.http.middleware import make_request_middleware
 from emulator.http.routes import routes
 from emulator.identity.clock import CLOCK, Clock
 from emulator.identity.ids import IDS, IdFactory
@@ -38,17 +39,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     clock = clock or Clock()
     ids = IdFactory(settings.seed)
     state = _open_state(settings, clock)
-    app = web.Application(
-        middlewares=make_middlewares(
-            settings.cors_origin,
-            settings.max_body_bytes,
-            on_response=record_request,
-            # With shared state the faults middleware also reads it through (one round trip).
-            inner=[shared_fault_middleware if state.shared else fault_middleware],
-            cors_exempt=CONTROL_PREFIX,
-        ),
-        client_max_size=settings.max_body_bytes,
-    )
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[SERVED_NAMES] = served_names(settings.host, settings.advertised_ip, *settings.tls_names)
@@ -77,6 +68,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_routes(openapi.routes)
     app.cleanup_ctx.append(_state_ctx)  # before the control plane's, which uses it
     app.add_subapp(CONTROL_PREFIX, control_app(app))
+    control = app[CONTROL]  # the request middleware reports to it, so it comes after
+    app.middlewares.append(
+        make_request_middleware(
+            settings.cors_origin,
+            settings.max_body_bytes,
+            on_response=request_recorder(control),
+            # With shared state the faults check also reads it through (one round trip).
+            intercept=fault_interceptor(control, shared=state.shared),
+            cors_exempt=CONTROL_PREFIX,
+        )
+    )
     add_demo(app)
     app.cleanup_ctx.append(_relay_ctx)
     app.on_shutdown.append(_close_sessions)

@@ -12,13 +12,14 @@ from aiohttp import web
 
 from emulator.config import SETTINGS, ConfigError
 from emulator.control.inject import session_preparer, turn_hook
-from emulator.control.journal import short_path
+from emulator.control.journal import as_entry, short_path
 from emulator.control.plane import CONTROL, ControlPlane
 from emulator.control.replica import REPLICA, Replica
 from emulator.control.routes import admin_only, json_posts, routes, served_host_only, synced
 from emulator.control.scenarios import ScenarioBook, ScenarioError, load_file
+from emulator.http.exchange import Exchange
 from emulator.http.health import READINESS
-from emulator.http.keys import CONVERSATION_ID, FAULT_ID, REQUEST_ID, TEST_ID
+from emulator.http.middleware import ResponseHook
 from emulator.identity.clock import CLOCK
 from emulator.identity.ids import IDS
 from emulator.identity.tokens import TOKENS
@@ -101,25 +102,32 @@ def _session_observer(
 
 
 PREFIX = "/_emulator"  # where create_app() mounts the control plane
+_CONTROL_PATHS = PREFIX + "/"
 
 
-def record_request(request: web.Request, response: web.StreamResponse, elapsed_ms: float) -> None:
-    """The middleware's response hook: one journal entry per API request (control routes and
-    the demo page's files are not journalled)."""
-    path = request.path
-    if path.startswith(PREFIX + "/"):
-        return
-    control = request.app.get(CONTROL)
-    if control is None:
-        return
-    entry = {
-        "request_id": request[REQUEST_ID],
-        "method": request.method,
-        "path": short_path(path),
-        "status": response.status,
-        "latency_ms": round(elapsed_ms, 1),
-        "conversation_id": request.get(CONVERSATION_ID),
-        "test_id": request.get(TEST_ID),
-        "fault": request.get(FAULT_ID),
-    }
-    control.feed.publish("request", control.requests.record(entry))
+def request_recorder(control: ControlPlane) -> ResponseHook:
+    """The request middleware's response hook: one journal entry per API request (control
+    routes and the demo page's files are not journalled)."""
+
+    def record(
+        request: web.Request, exchange: Exchange, response: web.StreamResponse, elapsed_ms: float
+    ) -> None:
+        path = request.path
+        if path.startswith(_CONTROL_PATHS):
+            return
+        row = (
+            control.clock.time(),
+            exchange.request_id,
+            request.method,
+            short_path(path),
+            response.status,
+            elapsed_ms,
+            exchange.conversation_id,
+            exchange.test_id,
+            exchange.fault_id,
+        )
+        control.requests.append(row)
+        if control.feed.wanted:
+            control.feed.publish("request", as_entry(row))
+
+    return record

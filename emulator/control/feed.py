@@ -38,6 +38,12 @@ class Feed:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def wanted(self) -> bool:
+        """Whether an event published now would reach anyone (else the caller need not build
+        it)."""
+        return self.shared is not None or bool(self._subscribers)
+
     async def wait_idle(self) -> None:
         """Until no stream is open (each handler has finished)."""
         await self._idle.wait()

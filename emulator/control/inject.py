@@ -24,11 +24,9 @@ from emulator.control.replica import REPLICA, Replica
 from emulator.control.scenarios import ScriptedResponder
 from emulator.http import errors
 from emulator.http.auth import api_key_id, bearer_credential
-from emulator.http.health import READINESS
-from emulator.http.keys import AUTH_FAILURE, FAULT_ID, REQUEST_ID, TEST_ID
-from emulator.http.middleware import CLIENT_CLOSED_REQUEST, Handler
+from emulator.http.exchange import EXCHANGE
+from emulator.http.middleware import CLIENT_CLOSED_REQUEST, Handler, Interceptor
 from emulator.identity.jws import InvalidJws, unverified_claims
-from emulator.state.store import StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +52,7 @@ def record(control: ControlPlane, rule: FaultRule, target: str, **context: Any) 
 def request_facts(request: web.Request) -> Facts:
     """Who a request is from, read without verifying anything (only to match scopes)."""
     credential = bearer_credential(request.headers.get("Authorization", ""))
-    facts = Facts(email=request.query.get("email"), test_id=request.get(TEST_ID))
+    facts = Facts(email=request.query.get("email"), test_id=request[EXCHANGE].test_id)
     if not credential:
         return facts
     if credential.startswith("sk_"):
@@ -69,41 +67,44 @@ def request_facts(request: web.Request) -> Facts:
     return found
 
 
-@web.middleware
-async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    endpoint = ENDPOINT_BY_PATH.get(request.path)
+def fault_interceptor(control: ControlPlane, *, shared: bool) -> Interceptor:
+    """The request middleware's interceptor: the HTTP fault a rule sets for a request to one of
+    the API's endpoints. With shared state each API request reads the control document through
+    first (the control plane syncs in its own middleware); without, a request pays one look-up
+    while no HTTP rule is active."""
+
+    def intercept(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse] | None:
+        if not shared and not control.faults.active(HTTP):
+            return None
+        endpoint = ENDPOINT_BY_PATH.get(request.path)
+        if endpoint is None:
+            return None
+        if shared:
+            return _shared_faults(request, handler, endpoint)
+        facts = request_facts(request)
+        rules = control.faults.take(HTTP, facts, endpoint)
+        if not rules:
+            return None
+        return _inject(request, handler, control, rules[0], facts, endpoint)
+
+    return intercept
+
+
+async def _shared_faults(
+    request: web.Request, handler: Handler, endpoint: str
+) -> web.StreamResponse:
+    """Rules counted across replicas (StateUnavailable, while the state cannot be reached,
+    is the request middleware's 503)."""
+    replica = request.app[REPLICA]
+    await replica.sync()
     control = request.app[CONTROL]
-    if endpoint is None or not control.faults.active(HTTP):
+    if not control.faults.active(HTTP):
         return await handler(request)
     facts = request_facts(request)
-    rules = control.faults.take(HTTP, facts, endpoint)
+    rules = await replica.take(HTTP, facts, endpoint)
     if not rules:
         return await handler(request)
     return await _inject(request, handler, control, rules[0], facts, endpoint)
-
-
-@web.middleware
-async def shared_fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """fault_middleware with shared state: the control document read through first, rules
-    counted across replicas, and a 503 while the state cannot be reached."""
-    try:
-        endpoint = ENDPOINT_BY_PATH.get(request.path)
-        if endpoint is None:
-            return await handler(request)  # the control plane syncs in its own middleware
-        replica = request.app[REPLICA]
-        await replica.sync()
-        control = request.app[CONTROL]
-        if not control.faults.active(HTTP):
-            return await handler(request)
-        facts = request_facts(request)
-        rules = await replica.take(HTTP, facts, endpoint)
-        if not rules:
-            return await handler(request)
-        return await _inject(request, handler, control, rules[0], facts, endpoint)
-    except StateUnavailable as exc:
-        request.app[READINESS].mark_down("state")
-        log.warning("503 state_unavailable: %s", exc)
-        raise errors.state_unavailable(exc.label) from None
 
 
 async def _inject(
@@ -114,20 +115,21 @@ async def _inject(
     facts: Facts,
     endpoint: str,
 ) -> web.StreamResponse:
-    request[FAULT_ID] = rule.id
+    exchange = request[EXCHANGE]
+    exchange.fault_id = rule.id
     record(
         control,
         rule,
         "request",
         endpoint=endpoint,
-        request_id=request[REQUEST_ID],
+        request_id=exchange.request_id,
         test_id=facts.test_id,
     )
     kind, params = rule.kind, rule.params
     if kind == "http_status":
         raise errors.injected(params["status"], endpoint, params["message"], params["code"])
     if kind in ("invalid_token", "expired_token"):
-        request[AUTH_FAILURE] = f"{kind.replace('_token', '')} (fault {rule.id})"
+        exchange.auth_failure = f"{kind.replace('_token', '')} (fault {rule.id})"
         raise errors.injected(401, endpoint)  # worded as that endpoint's own 401
     if kind == "connection_reset":
         return _drop(request)

@@ -1,7 +1,7 @@
 """Bounded journals of what the emulator did: API requests, tokens, applied faults.
 
-Each record is a dict appended to a deque (or an ordered dict for tokens), so recording costs
-one append per request; filtering happens when someone reads.
+Recording costs one append; filtering, and building the dicts the control plane answers with,
+happen when someone reads. The request journal, written on every API request, keeps tuples.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ def _matches(entry: dict[str, Any], filters: dict[str, str | None]) -> bool:
 
 
 class Journal:
-    """A bounded list of entries, each stamped with the emulator's clock: the API's requests
-    (method, path, status, latency, conversation_id, test id, fault), or the faults applied
+    """A bounded list of entries, each stamped with the emulator's clock: the faults applied
     (which rule, to what: a request, a session, a TURN request)."""
 
     def __init__(self, clock: Clock, size: int) -> None:
@@ -57,55 +56,108 @@ class Journal:
         self.entries.clear()
 
 
+# A request journal entry's fields; `at` is the emulator's clock when it was answered.
+REQUEST_FIELDS = (
+    "at",
+    "request_id",
+    "method",
+    "path",
+    "status",
+    "latency_ms",
+    "conversation_id",
+    "test_id",
+    "fault",
+)
+RequestRow = tuple[float, str, str, str, int, float, str | None, str | None, str | None]
+
+
+class RequestJournal:
+    """The API's requests, each kept as a RequestRow (a tuple costs a request less than a dict)
+    and read as a dict, its latency rounded to 0.1 ms."""
+
+    def __init__(self, size: int) -> None:
+        self._rows: deque[RequestRow] = deque(maxlen=size)
+        # With shared state: told of every entry, for the journal every replica reads.
+        self.sink: Callable[[dict[str, Any]], None] | None = None
+
+    def append(self, row: RequestRow) -> None:
+        self._rows.append(row)
+        if self.sink is not None:
+            self.sink(as_entry(row))
+
+    def select(
+        self, entries: Iterable[dict[str, Any]] | None = None, **filters: str | None
+    ) -> list[dict[str, Any]]:
+        """This journal's entries (or the shared ones given) that match the filters."""
+        source = map(as_entry, self._rows) if entries is None else entries
+        return [e for e in source if _matches(e, filters)]
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+
+def as_entry(row: RequestRow) -> dict[str, Any]:
+    entry = dict(zip(REQUEST_FIELDS, row, strict=True))
+    entry["latency_ms"] = round(row[5], 1)
+    return entry
+
+
 class TokenJournal:
     """Tokens minted, and what became of them: consumed by /calls, expired, or still live.
 
-    The status is worked out when read, against the emulator's clock, so advancing the clock
-    shows tokens expiring without anything being rewritten.
+    A mint keeps a reference to the token's claims (never changed once minted) and nothing
+    more; the records the control plane answers with are built when read. The status is worked
+    out then too, against the emulator's clock, so advancing the clock shows tokens expiring
+    without anything being rewritten.
     """
 
     def __init__(self, clock: Clock, size: int = TOKENS_KEPT) -> None:
         self._clock = clock
         self._size = size
+        # jti -> the claims (or a replica's record of them: the same names), oldest first. An
+        # OrderedDict: a plain dict's first key is found by skipping the deleted ones before it.
         self._tokens: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._consumed: dict[str, tuple[float, str]] = {}  # jti -> (at, conversation_id)
         # With shared state: told of each mint and consumption, as an event.
         self.sink: Callable[[dict[str, Any]], None] | None = None
 
     def minted(self, claims: dict[str, Any]) -> None:
-        record = self._tokens[claims["jti"]] = {
-            "jti": claims["jti"],
+        tokens = self._tokens
+        tokens[claims["jti"]] = claims
+        if len(tokens) > self._size:
+            oldest, _ = tokens.popitem(last=False)
+            self._consumed.pop(oldest, None)
+        if self.sink is not None:
+            self.sink({"minted": self._record(claims["jti"], claims)})
+
+    def consumed(self, jti: str, conversation_id: str, at: float | None = None) -> None:
+        at = self._clock.time() if at is None else at
+        if jti in self._tokens:
+            self._consumed[jti] = (at, conversation_id)
+        if self.sink is not None:
+            self.sink({"consumed": jti, "conversation_id": conversation_id, "at": at})
+
+    def _record(self, jti: str, claims: dict[str, Any]) -> dict[str, Any]:
+        consumed_at, conversation_id = self._consumed.get(jti, (None, None))
+        return {
+            "jti": jti,
             "email": claims.get("email"),
             "sub": claims.get("sub"),
             "test_id": claims.get("test_id"),
             "iat": claims.get("iat"),
             "exp": claims.get("exp"),
-            "consumed_at": None,
-            "conversation_id": None,
+            "consumed_at": consumed_at,
+            "conversation_id": conversation_id,
         }
-        while len(self._tokens) > self._size:
-            self._tokens.popitem(last=False)
-        if self.sink is not None:
-            self.sink({"minted": record})
-
-    def consumed(self, jti: str, conversation_id: str, at: float | None = None) -> None:
-        at = self._clock.time() if at is None else at
-        token = self._tokens.get(jti)
-        if token is not None:
-            token["consumed_at"] = at
-            token["conversation_id"] = conversation_id
-        if self.sink is not None:
-            self.sink({"consumed": jti, "conversation_id": conversation_id, "at": at})
 
     def replayed(self, events: Iterable[dict[str, Any]]) -> TokenJournal:
         """A journal rebuilt from the shared events of every replica."""
         journal = TokenJournal(self._clock, self._size)
         for event in events:
             if "minted" in event:
-                journal._tokens[event["minted"]["jti"]] = dict(event["minted"])
+                journal.minted(event["minted"])
             elif "consumed" in event:
                 journal.consumed(event["consumed"], event["conversation_id"], event["at"])
-        while len(journal._tokens) > self._size:
-            journal._tokens.popitem(last=False)
         return journal
 
     def status(self, token: dict[str, Any]) -> str:
@@ -115,7 +167,8 @@ class TokenJournal:
 
     def select(self, status: str | None = None, test_id: str | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for token in self._tokens.values():
+        for jti, claims in self._tokens.items():
+            token = self._record(jti, claims)
             state = self.status(token)
             if (status is None or state == status) and (
                 test_id is None or token["test_id"] == test_id
@@ -125,3 +178,4 @@ class TokenJournal:
 
     def clear(self) -> None:
         self._tokens.clear()
+        self._consumed.clear()

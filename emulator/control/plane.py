@@ -1,4 +1,4 @@
-"""The control plane's state, in one object hung off the app (emulator.http.keys.CONTROL)."""
+"""The control plane's state, in one object hung off the app under CONTROL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from aiohttp import web
 
 from emulator.control.faults import FaultBook
 from emulator.control.feed import Feed
-from emulator.control.journal import FAULTS_KEPT, REQUESTS_KEPT, Journal, TokenJournal
+from emulator.control.journal import (
+    FAULTS_KEPT,
+    REQUESTS_KEPT,
+    Journal,
+    RequestJournal,
+    TokenJournal,
+)
 from emulator.control.scenarios import ScenarioBook
 from emulator.identity.clock import Clock
 
@@ -19,7 +25,7 @@ class ControlPlane:
     clock: Clock
     seed: int | None
     scenarios: ScenarioBook = field(default_factory=ScenarioBook)
-    requests: Journal = field(init=False)
+    requests: RequestJournal = field(init=False)
     applied_faults: Journal = field(init=False)
     feed: Feed = field(init=False)
     tokens: TokenJournal = field(init=False)
@@ -28,7 +34,7 @@ class ControlPlane:
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
-        self.requests = Journal(self.clock, REQUESTS_KEPT)
+        self.requests = RequestJournal(REQUESTS_KEPT)
         self.applied_faults = Journal(self.clock, FAULTS_KEPT)
         self.feed = Feed(self.clock)
         self.tokens = TokenJournal(self.clock)

@@ -145,7 +145,7 @@ async def dev_session_config(request: web.Request) -> web.Response:
         raise errors.method_not_allowed(request.method, {"GET", "POST"})
     config = request.config_dict
     issued = mint_token(
-        request, config[SETTINGS].api_keys[0], request.query.get("email", DEV_EMAIL)
+        request, config[SETTINGS].api_keys[0], request.query.get("email", DEV_EMAIL), config
     )
     return web.json_response(
         {

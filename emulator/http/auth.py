@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from emulator.http import errors
-from emulator.http.keys import AUTH_FAILURE, TEST_ID, TOKEN_JTI
+from emulator.http.exchange import EXCHANGE
 from emulator.identity.tokens import TOKENS, InvalidToken, IssuedToken, TokenAuthority
 from emulator.identity.users import USERS, account_user_id, user_id_for
 
@@ -37,12 +37,16 @@ def require_api_key(request: web.Request, accepted: tuple[str, ...]) -> str:
     return key
 
 
-def mint_token(request: web.Request, key: str, email: str | None) -> IssuedToken:
+def mint_token(
+    request: web.Request, key: str, email: str | None, config: Mapping[Any, Any] | None = None
+) -> IssuedToken:
     """A token for the user `email` (404 when not a user), or without an email for the API
     key's own account (@orga-ai/node 1.0.1 sends none). A token minted under an X-Test-Id
-    carries it, so the session it opens is attributed to the test."""
-    app = request.app  # the API's routes; the demo's helper, a sub-app, reads its parent's
-    config = app if USERS in app else request.config_dict
+    carries it, so the session it opens is attributed to the test. `config` holds the users
+    and the token authority: the request's app, unless given (the demo's helper, a sub-app,
+    passes its request's config_dict)."""
+    if config is None:
+        config = request.app
     if email is not None and email not in config[USERS]:
         raise errors.user_not_found()
     key_id = api_key_id(key)
@@ -51,9 +55,15 @@ def mint_token(request: web.Request, key: str, email: str | None) -> IssuedToken
     else:
         email = email.strip()
         user_id = user_id_for(email)
-    extra = {"test_id": request[TEST_ID]} if TEST_ID in request else {}
-    issued = config[TOKENS].mint(user_id=user_id, email=email, api_key_id=key_id, **extra)
-    request[TOKEN_JTI] = issued.claims["jti"]
+    exchange = request[EXCHANGE]
+    authority = config[TOKENS]
+    if exchange.test_id is None:
+        issued = authority.mint(user_id=user_id, email=email, api_key_id=key_id)
+    else:
+        issued = authority.mint(
+            user_id=user_id, email=email, api_key_id=key_id, test_id=exchange.test_id
+        )
+    exchange.token_jti = issued.claims["jti"]
     return issued
 
 
@@ -75,12 +85,13 @@ def require_ephemeral_token(
 ) -> dict[str, Any]:
     """The token's claims; `invalid` builds the 401 (each endpoint words it its own way)."""
     token = bearer_token(request)
+    exchange = request[EXCHANGE]
     try:
         claims = authority.verify(token)
     except InvalidToken as exc:
-        request[AUTH_FAILURE] = str(exc)
+        exchange.auth_failure = str(exc)
         raise invalid() from None
-    request[TOKEN_JTI] = claims["jti"]
-    if TEST_ID not in request and isinstance(claims.get("test_id"), str):
-        request[TEST_ID] = claims["test_id"]  # a browser's /calls carries no X-Test-Id
+    exchange.token_jti = claims["jti"]
+    if exchange.test_id is None and isinstance(claims.get("test_id"), str):
+        exchange.test_id = claims["test_id"]  # a browser's /calls carries no X-Test-Id
     return claims

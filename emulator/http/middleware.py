@@ -7,18 +7,25 @@ import itertools
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from emulator.http import errors
-from emulator.http.keys import AUTH_FAILURE, CONVERSATION_ID, REQUEST_ID, TEST_ID
+from emulator.http.exchange import EXCHANGE, Exchange
+from emulator.http.health import READINESS
 from emulator.process.logs import log_access
+from emulator.state.store import StateUnavailable
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Told of every response with its latency in ms (the control plane's request journal).
-ResponseHook = Callable[[web.Request, web.StreamResponse, float], None]
+ResponseHook = Callable[[web.Request, Exchange, web.StreamResponse, float], None]
+# Asked before each handler (the control plane's fault injection): None lets the request
+# through, an awaitable answers it instead. A plain call when nothing applies, so a request
+# pays no middleware layer for it.
+Interceptor = Callable[[web.Request, Handler], Awaitable[web.StreamResponse] | None]
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +50,23 @@ def cors_headers(request: web.Request, allowed_origin: str) -> dict[str, str]:
     return headers
 
 
-def make_middlewares(
+def make_request_middleware(
     cors_origin: str,
     max_body_bytes: int,
     *,
     on_response: ResponseHook | None = None,
-    inner: Sequence[Callable[..., Awaitable[web.StreamResponse]]] = (),
+    intercept: Interceptor | None = None,
     cors_exempt: str | None = None,
-) -> list:
-    """The request middleware, then `inner` ones (whose errors it turns into JSON too).
-    Paths under `cors_exempt` get no CORS headers and no preflight answer."""
+) -> Middleware:
+    """The request middleware, which asks `intercept` before each handler (and turns its
+    errors into JSON too). Paths under `cors_exempt` get no CORS headers and no preflight
+    answer."""
 
-    def finish(request: web.Request, response: web.StreamResponse, started: float) -> None:
+    def finish(
+        request: web.Request, exchange: Exchange, response: web.StreamResponse, started: float
+    ) -> None:
         elapsed_ms = (perf_counter() - started) * 1000
+        failure = exchange.auth_failure
         log_access(
             ACCESS_LINE,
             (
@@ -63,12 +74,12 @@ def make_middlewares(
                 request.rel_url.raw_path,  # as sent, percent-encoded (a %0a stays three characters)
                 response.status,
                 elapsed_ms,
-                request.get(CONVERSATION_ID, "-"),
-                f" auth_failure={request[AUTH_FAILURE]!r}" if AUTH_FAILURE in request else "",
+                exchange.conversation_id or "-",
+                "" if failure is None else f" auth_failure={failure!r}",
             ),
         )
         if on_response is not None:
-            on_response(request, response, elapsed_ms)
+            on_response(request, exchange, response, elapsed_ms)
 
     # Unique within the process and cheap: a random prefix per app, then a counter.
     id_prefix, id_counter = secrets.token_hex(4), itertools.count(1)
@@ -81,13 +92,15 @@ def make_middlewares(
         request_id = headers.get("X-Request-Id")
         if request_id is None or not REQUEST_ID_PATTERN.fullmatch(request_id):
             request_id = f"req_{id_prefix}{next(id_counter):08x}"  # a caller's id if log-safe
-        request[REQUEST_ID] = request_id
+        exchange = request[EXCHANGE] = Exchange(request_id)
         test_id = headers.get("X-Test-Id")
         if test_id and TEST_ID_PATTERN.fullmatch(test_id):  # only a log-safe id is kept
-            request[TEST_ID] = test_id
+            exchange.test_id = test_id
         cors: str | None = cors_origin
-        if exempt_prefix is not None and (request.path + "/").startswith(exempt_prefix):
-            cors = None
+        if exempt_prefix is not None:
+            path = request.path
+            if path.startswith(exempt_prefix) or path == cors_exempt:
+                cors = None
         try:
             if (
                 cors is not None
@@ -99,21 +112,22 @@ def make_middlewares(
                 response = errors.body_too_large(max_body_bytes).to_response()
             else:
                 try:
-                    response = await handler(request)
+                    answer = None if intercept is None else intercept(request, handler)
+                    response = await (handler(request) if answer is None else answer)
                 except Exception as exc:
                     response = _error_response(request, exc, max_body_bytes)
         except asyncio.CancelledError:
             # The client went away and the server cancels handlers on disconnect: still one
             # log line (and journal entry), with nginx's "client closed request" status.
-            finish(request, web.Response(status=CLIENT_CLOSED_REQUEST), started)
+            finish(request, exchange, web.Response(status=CLIENT_CLOSED_REQUEST), started)
             raise
         response.headers["X-Request-Id"] = request_id
         if cors is not None and "Origin" in headers:
             response.headers.update(cors_headers(request, cors))
-        finish(request, response, started)
+        finish(request, exchange, response, started)
         return response
 
-    return [request_middleware, *inner]
+    return request_middleware
 
 
 def _error_response(
@@ -122,6 +136,10 @@ def _error_response(
     """The JSON envelope for what a handler raised (called in its `except` block)."""
     if isinstance(exc, errors.ApiError):
         return exc.to_response()
+    if isinstance(exc, StateUnavailable):  # the shared state (Redis) is down: retry later
+        request.config_dict[READINESS].mark_down("state")
+        log.warning("503 state_unavailable: %s", exc)
+        return errors.state_unavailable(exc.label).to_response()
     if isinstance(exc, web.HTTPNotFound):
         return errors.route_not_found(request.path).to_response()
     if isinstance(exc, web.HTTPMethodNotAllowed):
@@ -136,9 +154,9 @@ def _error_response(
         "unhandled error in %s %s (request id %s)",
         request.method,
         request.path,
-        request[REQUEST_ID],
+        request[EXCHANGE].request_id,
     )
-    return errors.internal_error(request[REQUEST_ID]).to_response()
+    return errors.internal_error(request[EXCHANGE].request_id).to_response()
 
 
 def _preflight(request: web.Request, cors_origin: str) -> web.Response:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from emulator.ai.params import ParamError
 from emulator.config import SETTINGS
 from emulator.http import errors
 from emulator.http.auth import mint_token, require_api_key, require_ephemeral_token
 from emulator.http.bodies import parse_call_request, read_json
-from emulator.http.keys import CONVERSATION_ID
+from emulator.http.exchange import EXCHANGE
 from emulator.identity.tokens import TOKENS
 from emulator.rtc.registry import SESSIONS, AtCapacity, TokenSpent
 from emulator.rtc.relay import RELAY
@@ -17,6 +18,9 @@ from emulator.rtc.sdp import check_offer_sdp
 from emulator.state.store import STATE
 
 routes = web.RouteTableDef()
+# What content_type="application/json", charset="utf-8" writes, as json_response does; copied
+# per response rather than worked out from the two arguments again.
+JSON_HEADERS = CIMultiDict({"Content-Type": "application/json; charset=utf-8"})
 
 
 @routes.post("/v1/realtime/client-secrets")
@@ -24,7 +28,7 @@ async def create_client_secret(request: web.Request) -> web.Response:
     key = require_api_key(request, request.app[SETTINGS].api_keys)
     issued = mint_token(request, key, request.query.get("email"))
     body = client_secret_body(issued.token, issued.expires_at)
-    return web.Response(text=body, content_type="application/json")
+    return web.Response(body=body.encode(), headers=JSON_HEADERS.copy())
 
 
 def client_secret_body(token: str, expires_at: str) -> str:
@@ -58,7 +62,7 @@ async def create_call(request: web.Request) -> web.Response:
         raise errors.at_capacity(exc.limit) from None
     except TokenSpent:
         raise errors.invalid_ephemeral_token() from None
-    request[CONVERSATION_ID] = session.conversation_id
+    request[EXCHANGE].conversation_id = session.conversation_id
     return web.json_response(
         {
             "conversation_id": session.conversation_id,

@@ -18,8 +18,8 @@ class IdFactory:
         self._random = random.Random(seed if seed is not None else os.urandom(16))
 
     def _hex(self, nbytes: int) -> str:
-        # to_bytes(nbytes, "big").hex() of the same draw, in one step
-        return f"{self._random.getrandbits(nbytes * 8):0{nbytes * 2}x}"
+        # cheaper than a format with a computed width (f"{n:0{w}x}"), and the same text
+        return self._random.getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
 
     def conversation_id(self) -> str:
         return "conv_" + self._hex(12)

@@ -44,6 +44,7 @@ def _compact_json() -> Callable[[Any], str]:
 
 
 _compact = _compact_json()
+compact_json = _compact  # for callers that build a payload (tokens.py)
 
 
 class InvalidJws(ValueError):
@@ -98,7 +99,12 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
 
 
 def encode(claims: dict[str, Any], secret: bytes) -> str:
-    signing_input = _HEADER + b"." + _b64encode(_compact(claims).encode())
+    return sign(_compact(claims), secret)
+
+
+def sign(payload: str, secret: bytes) -> str:
+    """The token of a payload already written as compact JSON (encode() of its claims)."""
+    signing_input = _HEADER + b"." + _b64encode(payload.encode())
     signature = _b64encode(hs256(secret, signing_input))
     return (signing_input + b"." + signature).decode("ascii")
 

@@ -11,8 +11,7 @@ import functools
 import heapq
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -28,8 +27,7 @@ class InvalidToken(Exception):
     """The token cannot be used; the reason goes to the log, never to the client."""
 
 
-@dataclass(frozen=True)
-class IssuedToken:
+class IssuedToken(NamedTuple):
     token: str
     claims: dict[str, Any]
 
@@ -43,6 +41,15 @@ class IssuedToken:
 def _utc_text(seconds: int) -> str:
     # exp is whole seconds; strftime on gmtime is several times cheaper than datetime here.
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000", time.gmtime(seconds))
+
+
+@functools.lru_cache(maxsize=1024)
+def _payload_head(user_id: str, email: str | None, api_key_id: str) -> str:
+    """The compact JSON of a token's claims up to `"iat":`, the same for every token of one
+    user and key: a mint then writes only the rest."""
+    claims = {"sub": user_id, **({} if email is None else {"email": email})}
+    claims.update(api_key_id=api_key_id, scope=SCOPE)
+    return jws.compact_json(claims)[:-1] + ',"iat":'
 
 
 class TokenAuthority:
@@ -60,6 +67,7 @@ class TokenAuthority:
     ) -> None:
         self._secret = secret.encode()
         self.issuer = issuer
+        self._issuer_json = jws.compact_json(issuer)
         self.ttl = ttl
         self.leeway = leeway
         self._clock = clock
@@ -81,12 +89,28 @@ class TokenAuthority:
         claims["exp"] = iat + self.ttl
         claims["jti"] = self._ids.token_id()
         claims["iss"] = self.issuer
-        if extra:
+        if extra and not extra.keys() & claims.keys():
             claims.update(extra)
-        token = jws.encode(claims, self._secret)
+            token = self._sign(claims, "," + jws.compact_json(extra)[1:-1])
+        elif extra:  # an extra claim named like a minted one replaces it in place
+            claims.update(extra)
+            token = jws.encode(claims, self._secret)
+        else:
+            token = self._sign(claims, "")
         if self.on_mint is not None:
             self.on_mint(claims)
         return IssuedToken(token, claims)
+
+    def _sign(self, claims: dict[str, Any], tail: str) -> str:
+        """jws.encode(claims), byte for byte (tests/unit/test_bytes_tokens.py), writing only
+        what changes between tokens: the head is cached per user and key, and the jti is our
+        own "tok_" and hex, with nothing to escape. `tail` is the extra claims' JSON."""
+        head = _payload_head(claims["sub"], claims.get("email"), claims["api_key_id"])
+        payload = (
+            f'{head}{claims["iat"]},"exp":{claims["exp"]},"jti":"{claims["jti"]}",'
+            f'"iss":{self._issuer_json}{tail}}}'
+        )
+        return jws.sign(payload, self._secret)
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a well-formed, correctly signed, unexpired token."""

@@ -3,6 +3,7 @@ client sends can start a line of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -40,6 +41,7 @@ class EscapingFormatter(logging.Formatter):
     zone each time) were a good part of each line's cost."""
 
     _second: tuple[int, str] = (-1, "")  # one tuple, swapped whole: safe across threads
+    _millisecond: tuple[int, str] = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt or not self.default_msec_format or self.converter is not time.localtime:
@@ -54,15 +56,84 @@ class EscapingFormatter(logging.Formatter):
             self._second = cached
         return self.default_msec_format % (cached[1], msecs)  # type: ignore[operator]
 
+    def stamp_ns(self, now: int) -> str:
+        """default_time() of a time.time_ns(), kept for the millisecond: the access lines of
+        one turn of the event loop often share it."""
+        millisecond = now // 1_000_000
+        cached = self._millisecond
+        if cached[0] != millisecond:
+            cached = (millisecond, self.default_time(millisecond // 1000, millisecond % 1000))
+            self._millisecond = cached
+        return cached[1]
+
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape(record.message)
         return super().formatMessage(record)
 
 
+# At most this much is written at once: a pipe's atomic write (PIPE_BUF), so that the lines of
+# workers sharing one stderr pipe never interleave mid-line.
+WRITE_CHUNK = 4096
+
+
+class LineBatchingHandler(logging.StreamHandler[TextIO]):
+    """A StreamHandler that also takes finished lines (the access log's) and writes them
+    together once per turn of the event loop: one write for many requests, not one each.
+    A record it emits, and any flush (logging.shutdown() at exit), writes the waiting lines
+    first, so the log keeps its order. Outside an event loop a line is written at once."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._lines: list[str] = []
+
+    def add_line(self, line: str) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if not self._lines:
+                try:
+                    asyncio.get_running_loop().call_soon(self.flush)
+                except RuntimeError:
+                    self._write([line])
+                    return
+            self._lines.append(line)
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            if self._lines:
+                lines, self._lines = self._lines, []
+                self._write(lines)
+            super().flush()
+        finally:
+            self.release()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._lines:
+            self.flush()
+        super().emit(record)
+
+    def _write(self, lines: list[str]) -> None:
+        try:
+            chunk: list[str] = []
+            size = 0
+            for line in lines:
+                if chunk and size + len(line) > WRITE_CHUNK:
+                    self.stream.write("".join(chunk))
+                    self.stream.flush()
+                    chunk, size = [], 0
+                chunk.append(line)
+                size += len(line)
+            self.stream.write("".join(chunk))
+            self.stream.flush()
+        except RecursionError:  # as StreamHandler.emit() does
+            raise
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": "".join(lines)}))
+
+
 def setup_logging(level: str, tag: str | None = None) -> None:
     """Log to stderr at `level`; `tag` (a worker's "worker 1") starts every line after the
     level, so that the lines of workers sharing one stderr can be told apart."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = LineBatchingHandler(sys.stderr)
     who = f"[{tag}] " if tag else ""
     handler.setFormatter(EscapingFormatter(f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s"))
     root = logging.getLogger()
@@ -78,7 +149,7 @@ _ACCESS = logging.getLogger(ACCESS_LOGGER)
 _ROOT = logging.getLogger()
 # The handler setup_logging() installed, its formatter, and an access line's text between
 # the time and the message.
-_Installed = tuple[logging.StreamHandler[TextIO], EscapingFormatter, str]
+_Installed = tuple[LineBatchingHandler, EscapingFormatter, str]
 _installed: _Installed | None = None
 
 
@@ -86,9 +157,10 @@ def log_access(message: str, args: tuple[object, ...]) -> None:
     """An INFO line on the access logger: what `access_logger.info(message, *args)` writes.
 
     While the line can only reach the handler of setup_logging() (no other handler, filter or
-    level on the way, as when no test captures the logs), the line is formatted and written
-    here, byte for byte as that handler would: a LogRecord and its trip through the logging
-    machinery were most of the cost of a request's line."""
+    level on the way, as when no test captures the logs), the line is formatted here, byte for
+    byte as that handler would, and handed to it to write with the others of this turn of the
+    event loop: a LogRecord and its trip through the logging machinery, then a write per line,
+    were most of the cost of a request's line."""
     if not _ACCESS.isEnabledFor(logging.INFO):
         return
     installed = _only_handler()
@@ -98,21 +170,9 @@ def log_access(message: str, args: tuple[object, ...]) -> None:
         )
         return
     handler, formatter, middle = installed
-    now = time.time_ns()  # as a LogRecord takes `created` and `msecs` (Python 3.12 on)
-    when = formatter.default_time(now // 1_000_000_000, now % 1_000_000_000 // 1_000_000)
-    line = f"{when}{middle}{escape(message % args)}{handler.terminator}"
-    handler.acquire()
-    try:
-        handler.stream.write(line)
-        handler.stream.flush()
-    except RecursionError:  # as StreamHandler.emit() does
-        raise
-    except Exception:
-        handler.handleError(
-            _ACCESS.makeRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, message, args, None)
-        )
-    finally:
-        handler.release()
+    # time_ns(), as a LogRecord takes `created` and `msecs` (Python 3.12 on)
+    when = formatter.stamp_ns(time.time_ns())
+    handler.add_line(f"{when}{middle}{escape(message % args)}{handler.terminator}")
 
 
 def _only_handler() -> _Installed | None:
@@ -141,7 +201,7 @@ def _only_handler() -> _Installed | None:
     return None
 
 
-def _install(handler: logging.StreamHandler[TextIO], who: str) -> None:
+def _install(handler: LineBatchingHandler, who: str) -> None:
     """Note setup_logging()'s handler, for log_access."""
     global _installed
     assert isinstance(handler.formatter, EscapingFormatter)

@@ -24,8 +24,8 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import http_exceptions, web
-from aiohttp.streams import StreamReader
+from aiohttp import hdrs, http_exceptions, web
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from emulator.http import errors
@@ -83,6 +83,10 @@ class EmulatorRequestHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
         self._body_timeout = body_timeout
+        # When the request head being received must be complete (None: none is awaited). One
+        # timer per connection checks it, re-armed only when it fires early: a request on a
+        # kept-alive connection costs a clock read, not a timer scheduled and cancelled.
+        self._head_deadline: float | None = None
         self._head_timer: asyncio.TimerHandle | None = None
         self._body: StreamReader | None = None  # the body being received, if any
         self._body_timer: asyncio.TimerHandle | None = None
@@ -120,38 +124,59 @@ class EmulatorRequestHandler(RequestHandler):
         self._arm_head_timer()
 
     def data_received(self, data: bytes) -> None:
-        if data and self._head_timer is None and not self._receiving_body():
-            self._arm_head_timer()  # the first byte of a request on a kept-alive connection
+        # Called for every read: the common case (a whole bodiless request at once) is kept
+        # to a few attribute reads.
+        if data and self._head_deadline is None:
+            body = self._body
+            if body is None or body.is_eof():  # not the rest of a body being received
+                self._arm_head_timer()  # the first byte of a request on a kept-alive connection
         self._bytes_in += len(data)
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:  # a whole head arrived (or a parser error)
-            self._cancel_head_timer()
-            _message, payload = self._messages[-1] if self._messages else (None, None)
-            if isinstance(payload, StreamReader) and not payload.is_eof():
-                self._watch_body(payload)
+            self._head_deadline = None  # the head timer, if any, finds nothing to do
+            messages = self._messages
+            if messages:
+                payload = messages[-1][1]
+                if (
+                    payload is not EMPTY_PAYLOAD
+                    and isinstance(payload, StreamReader)
+                    and not payload.is_eof()
+                ):
+                    self._watch_body(payload)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._cancel_head_timer()
+        self._stop_head_timer()
         if self._body_timer is not None:
             self._body_timer.cancel()
         self._body = self._body_timer = None
         super().connection_lost(exc)
 
-    def _receiving_body(self) -> bool:
-        return self._body is not None and not self._body.is_eof()
-
     def _arm_head_timer(self) -> None:
-        if self._header_timeout > 0:
-            self._head_timer = self._loop.call_later(self._header_timeout, self._head_timed_out)
+        if self._header_timeout <= 0:
+            return
+        self._head_deadline = self._loop.time() + self._header_timeout
+        if self._head_timer is None:
+            self._head_timer = self._loop.call_at(self._head_deadline, self._check_head)
 
-    def _cancel_head_timer(self) -> None:
+    def _stop_head_timer(self) -> None:
+        self._head_deadline = None
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
 
+    def _check_head(self) -> None:
+        deadline = self._head_deadline
+        if deadline is None:
+            self._head_timer = None
+        elif self._loop.time() < deadline:  # a later request's head: its own deadline
+            self._head_timer = self._loop.call_at(deadline, self._check_head)
+        else:
+            self._head_timer = None
+            self._head_deadline = None
+            self._head_timed_out()
+
     def _head_timed_out(self) -> None:
-        self._head_timer = None
         if self._force_close or self.transport is None:
             return
         level = logging.INFO if self._bytes_in else logging.DEBUG  # a silent socket is a preconnect
@@ -211,31 +236,38 @@ class ProtocolServer(web.Server):
 
 def _json_outside_middlewares(handler: Handler) -> Handler:
     """The app's handler, with the errors aiohttp raises before the middlewares run (a bogus
-    `Expect:` header's 417) in our envelope too, each with one log line."""
+    `Expect:` header's 417, the only one) in our envelope too, each with one log line. A request
+    without that header goes straight to the app: no extra coroutine."""
 
-    async def handle(request: web.BaseRequest) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            error = (
-                errors.expectation_failed()
-                if exc.status == 417
-                else errors.api_error(exc.status, exc.reason)
-            )
-            log.info(
-                "%s %s %d protocol_error=%s",
-                request.method,
-                request.rel_url.raw_path,
-                exc.status,
-                error.body["error"]["code"],
-            )
-            response = error.to_response()
-            response.force_close()
-            return response
+    def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+        if hdrs.EXPECT in request.headers:
+            return _expect_in_json(handler, request)
+        return handler(request)
 
     return handle
+
+
+async def _expect_in_json(handler: Handler, request: web.BaseRequest) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = (
+            errors.expectation_failed()
+            if exc.status == 417
+            else errors.api_error(exc.status, exc.reason)
+        )
+        log.info(
+            "%s %s %d protocol_error=%s",
+            request.method,
+            request.rel_url.raw_path,
+            exc.status,
+            error.body["error"]["code"],
+        )
+        response = error.to_response()
+        response.force_close()
+        return response
 
 
 class EmulatorRunner(web.AppRunner):

@@ -4,6 +4,7 @@ could see the line (a test capturing logs, another handler, a filter, a level)."
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -132,3 +133,56 @@ def test_a_stopped_propagation_is_respected(emulator_log):
     finally:
         logger.propagate = True
     assert "emulator.access" not in emulator_log.getvalue()
+
+
+class CountingStream(io.StringIO):
+    """A StringIO that counts its writes (each would be a write(2) on a real stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+async def test_in_an_event_loop_a_turns_lines_are_written_at_once_and_in_order(monkeypatch):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, logs._installed
+    out = CountingStream()
+    monkeypatch.setattr(sys, "stderr", out)
+    logs.setup_logging("info")
+    try:
+        only_the_emulators_handler()
+        for status in (200, 201, 202):
+            logs.log_access(FORMAT, ("POST", "/a", status, 0.1, "-", ""))
+        assert out.getvalue() == ""  # not yet: at the end of this turn of the loop
+        logging.getLogger("emulator").warning("a record in between")
+        logs.log_access(FORMAT, ("POST", "/b", 203, 0.1, "-", ""))
+        await asyncio.sleep(0)  # the loop's turn ends; the handler writes what waits
+        await asyncio.sleep(0)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logs._installed = saved[2]
+    written = [line for _, line in lines(out)]
+    assert [line.split(" ")[0] for line in written] == ["INFO"] * 3 + ["WARNING", "INFO"]
+    assert [line.split(" ")[4] for line in written if line.startswith("INFO")] == [
+        "200",
+        "201",
+        "202",
+        "203",
+    ]
+    assert out.writes == 3  # the first three lines at once, the record, the last line
+
+
+def test_a_batch_is_written_in_pieces_a_pipe_keeps_whole(emulator_log):
+    handler = logs._installed[0] if logs._installed else None
+    assert handler is not None
+    line = "x" * 1000 + "\n"
+    chunks: list[str] = []
+    handler.stream = type("Recorder", (), {"write": chunks.append, "flush": lambda self: None})()
+    handler._write([line] * 9)
+    assert [len(chunk) for chunk in chunks] == [4004, 4004, 1001]
+    assert all(chunk.endswith("\n") for chunk in chunks)
