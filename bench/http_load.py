@@ -192,10 +192,15 @@ def start_bare(args, body_size: int) -> tuple[subprocess.Popen[str], int]:
     return proc, int(proc.stdout.readline())
 
 
-def run_load(args, port: int, request: str, server_pid: int) -> dict:
-    """The load from every load core at once, the server's CPU counted over the same window."""
+def run_load(args, port: int | list[int], request: str, server_pid: int | list[int]) -> dict:
+    """The load from every load core at once, the server's CPU counted over the same window.
+    Given several ports (and server pids), each load core splits its connections over them
+    evenly, and the CPU is that of every server."""
     load_cores = sorted(cores(args.load_cores))
-    share, extra = divmod(args.connections, len(load_cores))
+    ports = port if isinstance(port, list) else [port]
+    server_pids = server_pid if isinstance(server_pid, list) else [server_pid]
+    targets = [(core, target) for core in load_cores for target in ports]
+    share, extra = divmod(args.connections, len(targets))
     results_dir = Path(tempfile.mkdtemp(prefix="orga-bench-"))
     workers = [
         subprocess.Popen(
@@ -204,7 +209,7 @@ def run_load(args, port: int, request: str, server_pid: int) -> dict:
                 __file__,
                 "--worker",
                 "--port",
-                str(port),
+                str(target),
                 "--request",
                 request,
                 "--connections",
@@ -214,21 +219,21 @@ def run_load(args, port: int, request: str, server_pid: int) -> dict:
                 "--client-cpu",
                 str(core),
                 "--result-file",
-                str(results_dir / f"{core}.json"),
+                str(results_dir / f"{core}-{target}.json"),
             ],
             stdout=subprocess.PIPE,
             text=True,
         )
-        for i, core in enumerate(load_cores)
+        for i, (core, target) in enumerate(targets)
     ]
     for worker in workers:  # the warm-up is over when every worker says so
         assert worker.stdout is not None
         assert worker.stdout.readline().strip() == "measuring"
-    cpu_before, wall_before = tree_cpu_seconds(server_pid), time.perf_counter()
+    cpu_before, wall_before = sum(map(tree_cpu_seconds, server_pids)), time.perf_counter()
     for worker in workers:
         worker.wait()
         worker.stdout.close()  # type: ignore[union-attr]
-    cpu = tree_cpu_seconds(server_pid) - cpu_before
+    cpu = sum(map(tree_cpu_seconds, server_pids)) - cpu_before
     wall = time.perf_counter() - wall_before
     if any(worker.returncode for worker in workers):
         raise RuntimeError("a load worker failed")

@@ -1,6 +1,7 @@
 """client-secrets with 1 and N workers: throughput, latency and server CPU per request.
 
     python bench/workers_load.py [--workers 1,2] [--load-cores 1] [--rounds 3] [--duration 5]
+    python bench/workers_load.py --workers 1,2 --reference two-processes
 
 Each worker count is started in turn (rounds interleaved, so that the noise of a shared machine
 hits all alike), pinned to the cores --load-cores leaves it; the load is bench/http_load.py's
@@ -8,6 +9,11 @@ own load generator (keep-alive HTTP/1.1 on raw streams), on the load cores. The 
 the supervisor's and every worker's, read from /proc. Prints, per worker count, the median over
 the rounds of requests/s, p50/p99 and CPU per request, and each against the first count: on a
 machine whose load shares the server's cores, the CPU per request is the coordination tax.
+
+With --reference two-processes, each round also runs two plain emulators (--workers 1 each,
+nothing shared, their own ports, the load split evenly between them) on the same cores: what
+two interpreters taking turns on the server's cores cost without any coordination, the
+baseline for --workers 2.
 """
 
 from __future__ import annotations
@@ -54,6 +60,39 @@ def measure(workers: str, server_cores: set[int], load_cpu: int, args: argparse.
         emulator.stop()
 
 
+def measure_two_processes(server_cores: set[int], load_cpu: int, args: argparse.Namespace) -> dict:
+    """Two emulators side by side, sharing nothing: half the connections each."""
+    emulators = []
+    try:
+        for i in range(2):
+            log = Path(tempfile.gettempdir()) / f"orga-emulator-bench-two-processes-{i}.log"
+            emulators.append(
+                start_emulator(
+                    "--turn-port",
+                    "0",
+                    cwd=ROOT,
+                    preexec_fn=pinned_to(server_cores),
+                    log_file=log,
+                    timeout=60,
+                )
+            )
+        for emulator in emulators:
+            asyncio.run(http_load.mint_token(emulator.base_url))
+        load = argparse.Namespace(
+            connections=args.connections, duration=args.duration, load_cores=str(load_cpu)
+        )
+        result = http_load.run_load(
+            load, [e.port for e in emulators], REQUEST, [e.pid for e in emulators]
+        )
+        return {**result, "cpu_us": result["cpu_us_per_request"]}
+    finally:
+        for emulator in emulators:
+            emulator.stop()
+
+
+TWO_PROCESSES = "2 processes"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -62,10 +101,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each count (default 3)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run (5)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    parser.add_argument(
+        "--reference",
+        choices=["two-processes"],
+        help="also run two plain emulators sharing nothing, as the baseline of two workers",
+    )
     args = parser.parse_args()
     load_cores, server_cores = split_cores(args.load_cores or {1})
     counts = [c.strip() for c in args.workers.split(",")]
     runs: dict[str, list[dict]] = {c: [] for c in counts}
+    if args.reference:
+        runs[TWO_PROCESSES] = []
     print(
         f"client-secrets, {args.connections} connections, {args.duration:.0f} s x "
         f"{args.rounds} rounds; server on cores {sorted(server_cores)}, load on "
@@ -74,10 +120,12 @@ def main() -> None:
     for _ in range(args.rounds):
         for count in counts:
             runs[count].append(measure(count, server_cores, min(load_cores), args))
+        if args.reference:
+            runs[TWO_PROCESSES].append(measure_two_processes(server_cores, min(load_cores), args))
     header = ("workers", "req/s", "p50 ms", "p99 ms", "errors", "CPU/req us", "server CPU")
     print("{:>8} {:>9} {:>8} {:>8} {:>7} {:>11} {:>11}".format(*header))
     medians = {}
-    for count in counts:
+    for count in runs:
         rows = runs[count]
         m = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k != "elapsed"}
         medians[count] = m
@@ -87,10 +135,11 @@ def main() -> None:
             f"{100 * m['cpu_share']:10.0f}%"
         )
     first = medians[counts[0]]
-    for count in counts[1:]:
+    for count in list(runs)[1:]:
         m = medians[count]
+        what = count if count == TWO_PROCESSES else f"{count} workers"
         print(
-            f"{count} workers against {counts[0]}: CPU per request "
+            f"{what} against {counts[0]}: CPU per request "
             f"{m['cpu_us'] / first['cpu_us']:.2f}x, throughput {m['rps'] / first['rps']:.2f}x"
         )
 
