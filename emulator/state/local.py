@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import select
 import socket
 import uuid
 from collections import deque
@@ -56,6 +57,7 @@ class LocalState:
         # The watch connection: a plain non-blocking socket the host writes each new control
         # version to; version() reads it without waiting (see StateHost._announce).
         self._watch: socket.socket | None = None
+        self._watch_poll = select.poll()
         self._watch_buffer = b""
         self._watched: int | None = None
         self._feed_on = True  # until the watch says no one reads the feed
@@ -116,6 +118,10 @@ class LocalState:
             watch.close()
             return
         watch.setblocking(False)
+        # Asked on every request whether anything arrived: a poll answers "no" without the
+        # BlockingIOError a recv raises (a few times cheaper).
+        self._watch_poll = select.poll()
+        self._watch_poll.register(watch, select.POLLIN)
         self._watch, self._watch_buffer, self._watched = watch, b"", None
 
     def _read_watch(self) -> int | None:
@@ -124,6 +130,8 @@ class LocalState:
         watch = self._watch
         if watch is None:
             return None
+        if not self._watch_poll.poll(0):
+            return self._watched
         while True:
             try:
                 data = watch.recv(4096)
