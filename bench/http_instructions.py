@@ -29,20 +29,11 @@ from pathlib import Path
 
 import http_load
 
+from emulator.testing.process import start_emulator
+
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 120.0  # a Python server under valgrind starts about 50 times slower
 QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-
-
-def client_secrets_request() -> bytes:
-    return (
-        "POST /v1/realtime/client-secrets?email=bench%40example.com HTTP/1.1\r\n"
-        f"Host: bench\r\nAuthorization: Bearer {http_load.API_KEY}\r\nContent-Length: 0\r\n\r\n"
-    ).encode()
-
-
-def bare_request() -> bytes:
-    return b"POST /bare HTTP/1.1\r\nHost: bench\r\nContent-Length: 0\r\n\r\n"
 
 
 class Connections:
@@ -73,48 +64,45 @@ class Connections:
             sock.close()
 
 
-def wait_ready(port: int, proc: subprocess.Popen) -> None:
-    """Until /readyz says every component, aiortc's background load included, is there."""
+def wait_rtc_loaded(base_url: str) -> None:
+    """Until /readyz says aiortc, loaded in the background after the start, is there: its
+    import must not fall inside the measured requests."""
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the emulator exited under valgrind")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
-                if b'"loading": []' in answer.read():
-                    return
-        except OSError:
-            pass
+        with urllib.request.urlopen(f"{base_url}/readyz", timeout=5) as answer:
+            if b'"loading": []' in answer.read():
+                return
         time.sleep(0.2)
-    raise TimeoutError("the emulator was not ready under valgrind")
+    raise TimeoutError("aiortc did not load under valgrind")
 
 
 def measure(name: str, args: argparse.Namespace, out_dir: Path) -> float:
     out = out_dir / f"{name.replace(' ', '-')}.callgrind"
     valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+    requests = http_load.requests_for(token="")  # neither request carries a token
     if name == http_load.BARE:
-        command = [sys.executable, str(Path(__file__).parent / "http_load.py"), "--bare"]
         proc = subprocess.Popen(
-            [*valgrind, *command, "--body-size", "462"],
+            [*valgrind, sys.executable, str(Path(__file__).parent / "http_load.py"), "--bare"]
+            + ["--body-size", "462"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
         assert proc.stdout is not None
-        port, request = int(proc.stdout.readline()), bare_request()
+        port = int(proc.stdout.readline())
     else:
-        port = free_port()
-        with open(out_dir / "emulator.log", "w") as log:  # the child keeps its own copy
-            proc = subprocess.Popen(
-                [*valgrind, sys.executable, "-m", "emulator", "--port", str(port)]
-                + ["--turn-port", "0", *args.emulator_args],
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        wait_ready(port, proc)
-        request = client_secrets_request()
-    connections = Connections(port, request, args.concurrency)
+        emulator = start_emulator(
+            "--turn-port",
+            "0",
+            *args.emulator_args,
+            cwd=ROOT,
+            timeout=READY_TIMEOUT,
+            log_file=out_dir / "emulator.log",
+            prefix=valgrind,
+        )
+        wait_rtc_loaded(emulator.base_url)
+        proc, port = emulator.proc, emulator.port
+    connections = Connections(port, http_load.request_bytes(requests[name]), args.concurrency)
     try:
         for _ in range(max(1, 300 // args.concurrency)):  # warm-up: caches, lazy imports
             connections.round()
@@ -129,12 +117,6 @@ def measure(name: str, args: argparse.Namespace, out_dir: Path) -> float:
         proc.terminate()
         proc.wait(60)
     return total_instructions(out) / (rounds * args.concurrency)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def total_instructions(out: Path) -> int:

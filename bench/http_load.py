@@ -124,10 +124,15 @@ def _uvloop_run():
     return uvloop.run
 
 
+def request_bytes(written: str) -> bytes:
+    """A request of requests_for(), as the bytes sent (it is written with escapes for argv)."""
+    return written.encode().decode("unicode_escape").encode()
+
+
 def worker_main(args: argparse.Namespace) -> None:
     os.sched_setaffinity(0, {args.client_cpu})
     gc.disable()  # the load generator's own pauses must not show up as server latency
-    request = args.request.encode().decode("unicode_escape").encode()
+    request = request_bytes(args.request)
     result = _uvloop_run()(_load(args.host, args.port, request, args.connections, args.duration))
     Path(args.result_file).write_text(json.dumps(result))  # too long for a pipe read in one go
 

@@ -30,57 +30,34 @@ from proc import add_scale_options, pinned_to, split_cores, worker_args
 from emulator.testing.process import start_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUEST = (
-    "POST /v1/realtime/client-secrets?email=bench%40example.com HTTP/1.1\\r\\n"
-    f"Host: bench\\r\\nAuthorization: Bearer {http_load.API_KEY}\\r\\n"
-    "Content-Length: 0\\r\\n\\r\\n"
-)
+REQUEST = http_load.requests_for(token="")["client-secrets"]
 
 
-def measure(workers: str, server_cores: set[int], load_cpu: int, args: argparse.Namespace) -> dict:
-    log = Path(tempfile.gettempdir()) / f"orga-emulator-bench-workers-{workers}.log"
-    emulator = start_emulator(
-        *worker_args(workers),
-        "--turn-port",
-        "0",
-        cwd=ROOT,
-        preexec_fn=pinned_to(server_cores),
-        log_file=log,
-        timeout=60,
-    )
-    try:
-        asyncio.run(http_load.mint_token(emulator.base_url))  # every worker is up by now
-        load = argparse.Namespace(
-            connections=args.connections, duration=args.duration, load_cores=str(load_cpu)
-        )
-        # CPU over the measured window (after each load process's warm-up), whole tree.
-        result = http_load.run_load(load, emulator.port, REQUEST, emulator.pid)
-        return {**result, "cpu_us": result["cpu_us_per_request"]}
-    finally:
-        emulator.stop()
-
-
-def measure_two_processes(server_cores: set[int], load_cpu: int, args: argparse.Namespace) -> dict:
-    """Two emulators side by side, sharing nothing: half the connections each."""
+def measure(
+    servers: dict[str, list[str]], server_cores: set[int], load_cpu: int, args: argparse.Namespace
+) -> dict:
+    """The load over the emulators given (a name for each one's log: its arguments), all started
+    at once on the server cores; the CPU is that of each one's whole process tree."""
     emulators = []
     try:
-        for i in range(2):
-            log = Path(tempfile.gettempdir()) / f"orga-emulator-bench-two-processes-{i}.log"
+        for name, extra in servers.items():
             emulators.append(
                 start_emulator(
+                    *extra,
                     "--turn-port",
                     "0",
                     cwd=ROOT,
                     preexec_fn=pinned_to(server_cores),
-                    log_file=log,
+                    log_file=Path(tempfile.gettempdir()) / f"orga-emulator-bench-{name}.log",
                     timeout=60,
                 )
             )
         for emulator in emulators:
-            asyncio.run(http_load.mint_token(emulator.base_url))
+            asyncio.run(http_load.mint_token(emulator.base_url))  # every worker is up by now
         load = argparse.Namespace(
             connections=args.connections, duration=args.duration, load_cores=str(load_cpu)
         )
+        # CPU over the measured window (after each load process's warm-up).
         result = http_load.run_load(
             load, [e.port for e in emulators], REQUEST, [e.pid for e in emulators]
         )
@@ -90,6 +67,8 @@ def measure_two_processes(server_cores: set[int], load_cpu: int, args: argparse.
             emulator.stop()
 
 
+# Two emulators side by side, sharing nothing: half the connections each.
+TWO_PLAIN = {"two-processes-0": [], "two-processes-1": []}
 TWO_PROCESSES = "2 processes"
 
 
@@ -119,9 +98,10 @@ def main() -> None:
     )
     for _ in range(args.rounds):
         for count in counts:
-            runs[count].append(measure(count, server_cores, min(load_cores), args))
+            servers = {f"workers-{count}": worker_args(count)}
+            runs[count].append(measure(servers, server_cores, min(load_cores), args))
         if args.reference:
-            runs[TWO_PROCESSES].append(measure_two_processes(server_cores, min(load_cores), args))
+            runs[TWO_PROCESSES].append(measure(TWO_PLAIN, server_cores, min(load_cores), args))
     header = ("workers", "req/s", "p50 ms", "p99 ms", "errors", "CPU/req us", "server CPU")
     print("{:>8} {:>9} {:>8} {:>8} {:>7} {:>11} {:>11}".format(*header))
     medians = {}

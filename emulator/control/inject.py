@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from emulator.control.faults import ENDPOINT_BY_PATH, HTTP, SESSION, TURN, Facts, FaultRule
-from emulator.control.plane import CONTROL, ControlPlane
+from emulator.control.plane import ControlPlane
 from emulator.control.replica import REPLICA, Replica
 from emulator.control.scenarios import ScriptedResponder
 from emulator.http import errors
@@ -80,7 +80,7 @@ def fault_interceptor(control: ControlPlane, *, shared: bool) -> Interceptor:
         if endpoint is None:
             return None
         if shared:
-            return _shared_faults(request, handler, endpoint)
+            return _shared_faults(request, handler, control, endpoint)
         facts = request_facts(request)
         rules = control.faults.take(HTTP, facts, endpoint)
         if not rules:
@@ -91,13 +91,12 @@ def fault_interceptor(control: ControlPlane, *, shared: bool) -> Interceptor:
 
 
 async def _shared_faults(
-    request: web.Request, handler: Handler, endpoint: str
+    request: web.Request, handler: Handler, control: ControlPlane, endpoint: str
 ) -> web.StreamResponse:
     """Rules counted across replicas (StateUnavailable, while the state cannot be reached,
     is the request middleware's 503)."""
     replica = request.app[REPLICA]
     await replica.sync()
-    control = request.app[CONTROL]
     if not control.faults.active(HTTP):
         return await handler(request)
     facts = request_facts(request)

@@ -24,8 +24,15 @@ def short_path(path: str) -> str:
     return path if len(path) <= PATH_KEPT else path[:PATH_KEPT] + "…"
 
 
-def _matches(entry: dict[str, Any], filters: dict[str, str | None]) -> bool:
-    return all(value is None or entry.get(key) == value for key, value in filters.items())
+def matching(
+    entries: Iterable[dict[str, Any]], filters: dict[str, str | None]
+) -> list[dict[str, Any]]:
+    """The entries whose every filtered field (a None filter matches all) has that value."""
+    return [
+        e
+        for e in entries
+        if all(value is None or e.get(key) == value for key, value in filters.items())
+    ]
 
 
 class Journal:
@@ -49,8 +56,7 @@ class Journal:
         self, entries: Iterable[dict[str, Any]] | None = None, **filters: str | None
     ) -> list[dict[str, Any]]:
         """This journal's entries (or the shared ones given) that match the filters."""
-        source = self.entries if entries is None else entries
-        return [e for e in source if _matches(e, filters)]
+        return matching(self.entries if entries is None else entries, filters)
 
     def clear(self) -> None:
         self.entries.clear()
@@ -89,8 +95,7 @@ class RequestJournal:
         self, entries: Iterable[dict[str, Any]] | None = None, **filters: str | None
     ) -> list[dict[str, Any]]:
         """This journal's entries (or the shared ones given) that match the filters."""
-        source = map(as_entry, self._rows) if entries is None else entries
-        return [e for e in source if _matches(e, filters)]
+        return matching(map(as_entry, self._rows) if entries is None else entries, filters)
 
     def clear(self) -> None:
         self._rows.clear()

@@ -56,13 +56,8 @@ def mint_token(
         email = email.strip()
         user_id = user_id_for(email)
     exchange = request[EXCHANGE]
-    authority = config[TOKENS]
-    if exchange.test_id is None:
-        issued = authority.mint(user_id=user_id, email=email, api_key_id=key_id)
-    else:
-        issued = authority.mint(
-            user_id=user_id, email=email, api_key_id=key_id, test_id=exchange.test_id
-        )
+    extra = {} if exchange.test_id is None else {"test_id": exchange.test_id}
+    issued = config[TOKENS].mint(user_id=user_id, email=email, api_key_id=key_id, **extra)
     exchange.token_jti = issued.claims["jti"]
     return issued
 

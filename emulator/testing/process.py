@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -86,14 +86,16 @@ def start_emulator(
     preexec_fn: Callable[[], None] | None = None,
     timeout: float = STARTUP_TIMEOUT,
     log_file: str | Path | None = None,
+    prefix: Sequence[str] = (),
 ) -> EmulatorProcess:
     """Start `python -m emulator --port 0 ARGS` with `env` added to the environment; return
-    once it has printed its startup line. RuntimeError, with its output, if it does not."""
+    once it has printed its startup line. RuntimeError, with its output, if it does not.
+    `prefix` runs it under another program that execs it in place (valgrind, say)."""
     log = Path(log_file) if log_file is not None else None
     sink = log.open("w") if log is not None else subprocess.PIPE
     try:
         proc = subprocess.Popen(
-            emulator_argv(*args),
+            [*prefix, *emulator_argv(*args)],
             cwd=cwd,
             env={**os.environ, **(env or {})},
             stdout=sink,
