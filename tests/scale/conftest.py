@@ -28,7 +28,9 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def start_replica(redis_server: RedisServer) -> Iterator[Callable[..., EmulatorProcess]]:
     """Start replicas of one emulator: the same signing and TURN secrets, the same state."""
-    shared = ["--signing-secret", secrets.token_urlsafe(32), "--turn-secret", "s3cret"]
+    # One argument with '=': a random secret may begin with '-', which argparse would take
+    # for an option (a 1-in-64 CI failure).
+    shared = [f"--signing-secret={secrets.token_urlsafe(32)}", "--turn-secret", "s3cret"]
     started: list[EmulatorProcess] = []
 
     def start(*args: str) -> EmulatorProcess:
