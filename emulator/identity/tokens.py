@@ -43,10 +43,9 @@ def _utc_text(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000", time.gmtime(seconds))
 
 
-@functools.lru_cache(maxsize=1024)
 def _payload_head(user_id: str, email: str | None, api_key_id: str) -> str:
     """The compact JSON of a token's claims up to `"iat":`, the same for every token of one
-    user and key: a mint then writes only the rest."""
+    user and key: a mint then writes (and signs) only the rest."""
     claims = {"sub": user_id, **({} if email is None else {"email": email})}
     claims.update(api_key_id=api_key_id, scope=SCOPE)
     return jws.compact_json(claims)[:-1] + ',"iat":'
@@ -72,6 +71,8 @@ class TokenAuthority:
         self.leeway = leeway
         self._clock = clock
         self._ids = ids
+        # The signed head of the payload per user and key (the few a test run uses).
+        self._prefix = functools.lru_cache(maxsize=1024)(self._signed_head)
         # Told of every token minted (the control plane's token journal).
         self.on_mint: Callable[[dict[str, Any]], None] | None = None
 
@@ -101,16 +102,19 @@ class TokenAuthority:
             self.on_mint(claims)
         return IssuedToken(token, claims)
 
+    def _signed_head(self, user_id: str, email: str | None, api_key_id: str) -> jws.PayloadPrefix:
+        return jws.payload_prefix(_payload_head(user_id, email, api_key_id), self._secret)
+
     def _sign(self, claims: dict[str, Any], tail: str) -> str:
         """jws.encode(claims), byte for byte (tests/unit/test_bytes_tokens.py), writing only
-        what changes between tokens: the head is cached per user and key, and the jti is our
-        own "tok_" and hex, with nothing to escape. `tail` is the extra claims' JSON."""
-        head = _payload_head(claims["sub"], claims.get("email"), claims["api_key_id"])
-        payload = (
-            f'{head}{claims["iat"]},"exp":{claims["exp"]},"jti":"{claims["jti"]}",'
-            f'"iss":{self._issuer_json}{tail}}}'
+        what changes between tokens: the head is signed ahead per user and key, and the jti is
+        our own "tok_" and hex, with nothing to escape. `tail` is the extra claims' JSON."""
+        prefix = self._prefix(claims["sub"], claims.get("email"), claims["api_key_id"])
+        return jws.sign_after(
+            prefix,
+            f'{claims["iat"]},"exp":{claims["exp"]},"jti":"{claims["jti"]}",'
+            f'"iss":{self._issuer_json}{tail}}}',
         )
-        return jws.sign(payload, self._secret)
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a well-formed, correctly signed, unexpired token."""

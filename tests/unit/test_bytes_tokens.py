@@ -119,3 +119,24 @@ def test_seeded_ids_are_as_before():
     draws = random.Random(42)
     assert ids.token_id() == "tok_" + draws.getrandbits(96).to_bytes(12, "big").hex()
     assert ids.event_id() == "event_" + draws.getrandbits(64).to_bytes(8, "big").hex()
+
+
+@pytest.mark.parametrize("length", range(8))
+def test_a_token_signed_after_a_prefix_is_the_token_of_the_whole_payload(length):
+    # base64url encodes three bytes at a time: every remainder of the prefix's length, and a
+    # multi-byte character across the boundary.
+    prefix_text = '{"a":"' + "é" * length
+    for tail in ('"}', 'x","b":1}', "\U0001f600" * 5 + '"}'):
+        prefix = jws.payload_prefix(prefix_text, SECRET.encode())
+        assert jws.sign_after(prefix, tail) == jws.sign(prefix_text + tail, SECRET.encode())
+        assert jws.sign_after(prefix, tail) == jws.sign(prefix_text + tail, SECRET.encode())
+
+
+@pytest.mark.parametrize("user", ["u", "u-", "u-1", "u-12"])
+def test_tokens_of_every_head_length_are_pyjwt_of_their_claims(user):
+    authority = TokenAuthority(
+        SECRET, issuer="orga-emulator", ttl=900, leeway=0, clock=Clock(), ids=IdFactory(5)
+    )
+    for email in ("a@b.co", "ab@b.co", "abc@b.co", None):
+        issued = authority.mint(user_id=user, api_key_id="key_1", email=email)
+        assert issued.token == jwt.encode(issued.claims, SECRET, algorithm="HS256")
