@@ -12,7 +12,7 @@ from aiohttp import web
 from emulator.http import errors
 from emulator.http.exchange import EXCHANGE
 from emulator.identity.tokens import TOKENS, InvalidToken, IssuedToken, TokenAuthority
-from emulator.identity.users import USERS, account_user_id, user_id_for
+from emulator.identity.users import USERS, account_user_id
 
 API_KEY_PREFIX = "sk_orga_ai_"
 
@@ -47,17 +47,22 @@ def mint_token(
     passes its request's config_dict)."""
     if config is None:
         config = request.app
-    if email is not None and email not in config[USERS]:
-        raise errors.user_not_found()
     key_id = api_key_id(key)
     if email is None:
         user_id = account_user_id(key_id)
     else:
-        email = email.strip()
-        user_id = user_id_for(email)
+        found = config[USERS].user_id(email)
+        if found is None:
+            raise errors.user_not_found()
+        user_id, email = found, email.strip()  # a valid email may end in "\n" ("$")
     exchange = request[EXCHANGE]
-    extra = {} if exchange.test_id is None else {"test_id": exchange.test_id}
-    issued = config[TOKENS].mint(user_id=user_id, email=email, api_key_id=key_id, **extra)
+    tokens = config[TOKENS]
+    if exchange.test_id is None:
+        issued = tokens.mint(user_id=user_id, email=email, api_key_id=key_id)
+    else:
+        issued = tokens.mint(
+            user_id=user_id, email=email, api_key_id=key_id, test_id=exchange.test_id
+        )
     exchange.token_jti = issued.claims["jti"]
     return issued
 

@@ -81,40 +81,33 @@ class TokenAuthority:
     ) -> IssuedToken:
         """A token for `user_id`; `email` is None for the account's own token (no email claim)."""
         iat = int(self._clock.time())
-        claims: dict[str, Any] = {"sub": user_id}
-        if email is not None:
-            claims["email"] = email
-        claims["api_key_id"] = api_key_id
-        claims["scope"] = SCOPE
-        claims["iat"] = iat
-        claims["exp"] = iat + self.ttl
-        claims["jti"] = self._ids.token_id()
-        claims["iss"] = self.issuer
-        if extra and not extra.keys() & claims.keys():
+        exp = iat + self.ttl
+        jti = self._ids.token_id()
+        claims: dict[str, Any]
+        if email is None:
+            claims = {"sub": user_id, "api_key_id": api_key_id}
+        else:
+            claims = {"sub": user_id, "email": email, "api_key_id": api_key_id}
+        claims.update(scope=SCOPE, iat=iat, exp=exp, jti=jti, iss=self.issuer)
+        # The payload is written, not encoded: its head is signed ahead per user and key, and
+        # what follows has nothing to escape (numbers, our "tok_" and hex, the issuer's JSON).
+        # Byte for byte jws.encode(claims): tests/unit/test_bytes_tokens.py.
+        rest = f'{iat},"exp":{exp},"jti":"{jti}","iss":{self._issuer_json}'
+        if not extra:
+            token = jws.sign_after(self._prefix(user_id, email, api_key_id), rest + "}")
+        elif not extra.keys() & claims.keys():
             claims.update(extra)
-            token = self._sign(claims, "," + jws.compact_json(extra)[1:-1])
-        elif extra:  # an extra claim named like a minted one replaces it in place
+            rest += "," + jws.compact_json(extra)[1:]
+            token = jws.sign_after(self._prefix(user_id, email, api_key_id), rest)
+        else:  # an extra claim named like a minted one replaces it in place
             claims.update(extra)
             token = jws.encode(claims, self._secret)
-        else:
-            token = self._sign(claims, "")
         if self.on_mint is not None:
             self.on_mint(claims)
         return IssuedToken(token, claims)
 
     def _signed_head(self, user_id: str, email: str | None, api_key_id: str) -> jws.PayloadPrefix:
         return jws.payload_prefix(_payload_head(user_id, email, api_key_id), self._secret)
-
-    def _sign(self, claims: dict[str, Any], tail: str) -> str:
-        """jws.encode(claims), byte for byte (tests/unit/test_bytes_tokens.py), writing only
-        what changes between tokens: the head is signed ahead per user and key, and the jti is
-        our own "tok_" and hex, with nothing to escape. `tail` is the extra claims' JSON."""
-        prefix = self._prefix(claims["sub"], claims.get("email"), claims["api_key_id"])
-        return jws.sign_after(
-            prefix,
-            f'{claims["iat"]},"exp":{claims["exp"]},"jti":"{claims["jti"]}",'
-            f'"iss":{self._issuer_json}{tail}}}',
-        )
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a well-formed, correctly signed, unexpired token."""

@@ -13,6 +13,7 @@ from aiohttp import web
 # The test the Node SDK applies, without control characters, at most RFC 5321's 254 characters.
 EMAIL_PATTERN = re.compile(r"^[^\s@\x00-\x1f\x7f]+@[^\s@\x00-\x1f\x7f]+\.[^\s@\x00-\x1f\x7f]+$")
 MAX_EMAIL_LENGTH = 254
+FOUND_KEPT = 4096
 USER_NAMESPACE = uuid.UUID("6f7e8a52-3c1d-4e0b-9a55-0f5a1d2c4b7e")
 
 
@@ -37,6 +38,9 @@ class UserDirectory:
 
     def __init__(self, emails: Iterable[str] | None = None) -> None:
         self._emails = None if emails is None else {e.strip().lower() for e in emails}
+        # The users found so far and their ids: every token minted looks its user up, and a
+        # test run mints for a few users many times. Bounded: cleared when full.
+        self._found: dict[str, str] = {}
 
     @classmethod
     def from_sources(cls, sources: Iterable[str]) -> UserDirectory:
@@ -59,6 +63,15 @@ class UserDirectory:
         if not is_valid_email(email):
             return False
         return self._emails is None or email.strip().lower() in self._emails
+
+    def user_id(self, email: str) -> str | None:
+        """The id of the user `email` (user_id_for), or None when it is not a user."""
+        found = self._found.get(email)
+        if found is None and email in self:
+            if len(self._found) >= FOUND_KEPT:
+                self._found.clear()
+            found = self._found[email] = user_id_for(email)
+        return found
 
 
 USERS = web.AppKey("users", UserDirectory)
