@@ -23,8 +23,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import http_load
@@ -64,18 +62,6 @@ class Connections:
             sock.close()
 
 
-def wait_rtc_loaded(base_url: str) -> None:
-    """Until /readyz says aiortc, loaded in the background after the start, is there: its
-    import must not fall inside the measured requests."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base_url}/readyz", timeout=5) as answer:
-            if b'"loading": []' in answer.read():
-                return
-        time.sleep(0.2)
-    raise TimeoutError("aiortc did not load under valgrind")
-
-
 def measure(name: str, args: argparse.Namespace, out_dir: Path) -> float:
     out = out_dir / f"{name.replace(' ', '-')}.callgrind"
     valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
@@ -100,7 +86,7 @@ def measure(name: str, args: argparse.Namespace, out_dir: Path) -> float:
             log_file=out_dir / "emulator.log",
             prefix=valgrind,
         )
-        wait_rtc_loaded(emulator.base_url)
+        http_load.wait_rtc_loaded(emulator.base_url, READY_TIMEOUT)
         proc, port = emulator.proc, emulator.port
     connections = Connections(port, http_load.request_bytes(requests[name]), args.concurrency)
     try:

@@ -187,6 +187,18 @@ def start_pinned_emulator(args, log_path: Path) -> EmulatorProcess:
     )
 
 
+def wait_rtc_loaded(base_url: str, timeout: float = 60.0) -> None:
+    """Until /readyz says aiortc, loaded in the background after the start, is there: its
+    import must not fall inside the measured requests."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base_url}/readyz", timeout=5) as answer:
+            if b'"loading": []' in answer.read():
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"aiortc did not load within {timeout:g} s")
+
+
 def start_bare(args, body_size: int) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [sys.executable, __file__, "--bare", "--body-size", str(body_size)],
@@ -235,25 +247,40 @@ def run_load(args, port: int | list[int], request: str, server_pid: int | list[i
     for worker in workers:  # the warm-up is over when every worker says so
         assert worker.stdout is not None
         assert worker.stdout.readline().strip() == "measuring"
-    cpu_before, wall_before = sum(map(tree_cpu_seconds, server_pids)), time.perf_counter()
+    cpu_before, wall_before = list(map(tree_cpu_seconds, server_pids)), time.perf_counter()
     for worker in workers:
         worker.wait()
         worker.stdout.close()  # type: ignore[union-attr]
-    cpu = sum(map(tree_cpu_seconds, server_pids)) - cpu_before
+    cpu_each = [tree_cpu_seconds(pid) - cpu_before[i] for i, pid in enumerate(server_pids)]
+    cpu = sum(cpu_each)
     wall = time.perf_counter() - wall_before
     if any(worker.returncode for worker in workers):
         raise RuntimeError("a load worker failed")
-    results = [json.loads(path.read_text()) for path in sorted(results_dir.iterdir())]
+    results = {
+        (core, target): json.loads((results_dir / f"{core}-{target}.json").read_text())
+        for core, target in targets
+    }
     shutil.rmtree(results_dir)
-    latencies = [value for result in results for value in result["latencies"]]
+    latencies = [value for result in results.values() for value in result["latencies"]]
     requests = len(latencies)
+    # With a server per port (ports and pids paired in order): each one's own figures.
+    each = [
+        sum(len(r["latencies"]) for (_, target), r in results.items() if target == port)
+        for port in ports
+    ]
+    per_server = (
+        [cpu_each[i] / each[i] * 1e6 if each[i] else float("nan") for i in range(len(ports))]
+        if len(ports) == len(server_pids)
+        else []
+    )
     return {
+        "cpu_us_per_request_each": per_server,
         "requests": requests,
-        "rps": sum(len(r["latencies"]) / r["elapsed"] for r in results),
+        "rps": sum(len(r["latencies"]) / r["elapsed"] for r in results.values()),
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "mean_ms": statistics.fmean(latencies) * 1000,
-        "errors": sum(r["errors"] for r in results),
+        "errors": sum(r["errors"] for r in results.values()),
         "cpu_share": cpu / wall,
         "cpu_us_per_request": cpu / requests * 1e6,
     }
@@ -343,6 +370,7 @@ def main() -> None:
     emulator = start_pinned_emulator(args, log_path)
     bare = None
     try:
+        wait_rtc_loaded(emulator.base_url)
         token = asyncio.run(mint_token(emulator.base_url))
         body_size = client_secrets_body_size(emulator.base_url)
         bare, bare_port = start_bare(args, body_size)
