@@ -56,13 +56,8 @@ def mint_token(
             raise errors.user_not_found()
         user_id, email = found, email.strip()  # a valid email may end in "\n" ("$")
     exchange = request[EXCHANGE]
-    tokens = config[TOKENS]
-    if exchange.test_id is None:
-        issued = tokens.mint(user_id=user_id, email=email, api_key_id=key_id)
-    else:
-        issued = tokens.mint(
-            user_id=user_id, email=email, api_key_id=key_id, test_id=exchange.test_id
-        )
+    extra = {} if exchange.test_id is None else {"test_id": exchange.test_id}
+    issued = config[TOKENS].mint(user_id=user_id, email=email, api_key_id=key_id, **extra)
     exchange.token_jti = issued.claims["jti"]
     return issued
 

@@ -104,9 +104,7 @@ def encode(claims: dict[str, Any], secret: bytes) -> str:
 
 def sign(payload: str, secret: bytes) -> str:
     """The token of a payload already written as compact JSON (encode() of its claims)."""
-    signing_input = _HEADER + b"." + _b64encode(payload.encode())
-    signature = _b64encode(hs256(secret, signing_input))
-    return (signing_input + b"." + signature).decode("ascii")
+    return sign_after(payload_prefix("", secret), payload)
 
 
 class PayloadPrefix(NamedTuple):
@@ -137,7 +135,8 @@ def sign_after(prefix: PayloadPrefix, text: str) -> str:
     inner.update(tail)
     outer = prefix.outer.copy()
     outer.update(inner.digest())
-    return b"".join((prefix.signing_input, tail, b".", _b64encode(outer.digest()))).decode()
+    signature = _b64encode(outer.digest())
+    return b"".join((prefix.signing_input, tail, b".", signature)).decode("ascii")
 
 
 def _segments(token: str) -> list[str]:

@@ -89,19 +89,18 @@ class TokenAuthority:
         else:
             claims = {"sub": user_id, "email": email, "api_key_id": api_key_id}
         claims.update(scope=SCOPE, iat=iat, exp=exp, jti=jti, iss=self.issuer)
-        # The payload is written, not encoded: its head is signed ahead per user and key, and
-        # what follows has nothing to escape (numbers, our "tok_" and hex, the issuer's JSON).
-        # Byte for byte jws.encode(claims): tests/unit/test_bytes_tokens.py.
-        rest = f'{iat},"exp":{exp},"jti":"{jti}","iss":{self._issuer_json}'
-        if not extra:
-            token = jws.sign_after(self._prefix(user_id, email, api_key_id), rest + "}")
-        elif not extra.keys() & claims.keys():
-            claims.update(extra)
-            rest += "," + jws.compact_json(extra)[1:]
-            token = jws.sign_after(self._prefix(user_id, email, api_key_id), rest)
-        else:  # an extra claim named like a minted one replaces it in place
-            claims.update(extra)
+        if extra and extra.keys() & claims.keys():
+            claims.update(extra)  # an extra claim named like a minted one replaces it in place
             token = jws.encode(claims, self._secret)
+        else:
+            # The payload is written, not encoded: its head is signed ahead per user and key,
+            # and what follows has nothing to escape (numbers, our "tok_" and hex, the issuer's
+            # JSON). Byte for byte jws.encode(claims): tests/unit/test_bytes_tokens.py.
+            rest = f'{iat},"exp":{exp},"jti":"{jti}","iss":{self._issuer_json}'
+            if extra:
+                claims.update(extra)
+                rest += "," + jws.compact_json(extra)[1:-1]
+            token = jws.sign_after(self._prefix(user_id, email, api_key_id), rest + "}")
         if self.on_mint is not None:
             self.on_mint(claims)
         return IssuedToken(token, claims)
