@@ -56,8 +56,9 @@ def mint_token(
             raise errors.user_not_found()
         user_id, email = found, email.strip()  # a valid email may end in "\n" ("$")
     exchange = request[EXCHANGE]
-    extra = {} if exchange.test_id is None else {"test_id": exchange.test_id}
-    issued = config[TOKENS].mint(user_id=user_id, email=email, api_key_id=key_id, **extra)
+    issued = config[TOKENS].mint(
+        user_id=user_id, email=email, api_key_id=key_id, test_id=exchange.test_id
+    )
     exchange.token_jti = issued.claims["jti"]
     return issued
 

@@ -77,18 +77,33 @@ class TokenAuthority:
         self.on_mint: Callable[[dict[str, Any]], None] | None = None
 
     def mint(
-        self, *, user_id: str, api_key_id: str, email: str | None = None, **extra: Any
+        self,
+        *,
+        user_id: str,
+        api_key_id: str,
+        email: str | None = None,
+        test_id: str | None = None,
+        **extra: Any,
     ) -> IssuedToken:
-        """A token for `user_id`; `email` is None for the account's own token (no email claim)."""
+        """A token for `user_id`; `email` is None for the account's own token (no email claim),
+        `test_id` None for a token minted outside a test (no test_id claim)."""
         iat = int(self._clock.time())
         exp = iat + self.ttl
         jti = self._ids.token_id()
-        claims: dict[str, Any]
-        if email is None:
-            claims = {"sub": user_id, "api_key_id": api_key_id}
-        else:
-            claims = {"sub": user_id, "email": email, "api_key_id": api_key_id}
-        claims.update(scope=SCOPE, iat=iat, exp=exp, jti=jti, iss=self.issuer)
+        issuer = self.issuer
+        # The claims in the order jws.encode(claims) writes them, built in one go.
+        claims: dict[str, Any] = (
+            {"sub": user_id, "api_key_id": api_key_id}
+            if email is None
+            else {"sub": user_id, "email": email, "api_key_id": api_key_id}
+        )
+        claims["scope"] = SCOPE
+        claims["iat"] = iat
+        claims["exp"] = exp
+        claims["jti"] = jti
+        claims["iss"] = issuer
+        if test_id is not None:
+            extra = {"test_id": test_id, **extra}
         if extra and extra.keys() & claims.keys():
             claims.update(extra)  # an extra claim named like a minted one replaces it in place
             token = jws.encode(claims, self._secret)
@@ -96,11 +111,11 @@ class TokenAuthority:
             # The payload is written, not encoded: its head is signed ahead per user and key,
             # and what follows has nothing to escape (numbers, our "tok_" and hex, the issuer's
             # JSON). Byte for byte jws.encode(claims): tests/unit/test_bytes_tokens.py.
-            rest = f'{iat},"exp":{exp},"jti":"{jti}","iss":{self._issuer_json}'
+            rest = f'{iat},"exp":{exp},"jti":"{jti}","iss":{self._issuer_json}}}'
             if extra:
                 claims.update(extra)
-                rest += "," + jws.compact_json(extra)[1:-1]
-            token = jws.sign_after(self._prefix(user_id, email, api_key_id), rest + "}")
+                rest = rest[:-1] + "," + jws.compact_json(extra)[1:]
+            token = jws.sign_after(self._prefix(user_id, email, api_key_id), rest)
         if self.on_mint is not None:
             self.on_mint(claims)
         return IssuedToken(token, claims)
