@@ -160,15 +160,18 @@ def log_access(message: str, args: tuple[object, ...]) -> None:
     level on the way, as when no test captures the logs), the line is formatted here, byte for
     byte as that handler would, and handed to it to write with the others of this turn of the
     event loop: a LogRecord and its trip through the logging machinery, then a write per line,
-    were most of the cost of a request's line."""
-    if not _ACCESS.isEnabledFor(logging.INFO):
-        return
-    installed = _only_handler()
-    if installed is None:
-        _ACCESS.handle(
-            _ACCESS.makeRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, message, args, None)
-        )
-        return
+    were most of the cost of a request's line. The way is checked for a turn's first line: the
+    lines waiting to be written mean it was, this turn."""
+    installed = _installed
+    if installed is None or not installed[0]._lines:
+        if not _ACCESS.isEnabledFor(logging.INFO):
+            return
+        installed = _only_handler()
+        if installed is None:
+            _ACCESS.handle(
+                _ACCESS.makeRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, message, args, None)
+            )
+            return
     handler, formatter, middle = installed
     # time_ns(), as a LogRecord takes `created` and `msecs` (Python 3.12 on)
     when = formatter.stamp_ns(time.time_ns())
