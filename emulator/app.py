@@ -16,11 +16,12 @@ from emulator.control.app import PREFIX as CONTROL_PREFIX
 from emulator.control.app import control_app, request_recorder
 from emulator.control.inject import fault_interceptor
 from emulator.control.plane import CONTROL
+from emulator.control.replica import REPLICA
 from emulator.demo.app import add_demo
 from emulator.http import health, openapi
 from emulator.http.guard import SERVED_NAMES
 from emulator.http.health import READINESS, Readiness
-from emulator.http.middleware import make_request_middleware
+from emulator.http.middleware import REQUEST_MIDDLEWARE, make_request_middleware
 from emulator.http.routes import routes
 from emulator.identity.clock import CLOCK, Clock
 from emulator.identity.ids import IDS, IdFactory
@@ -69,15 +70,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.cleanup_ctx.append(_state_ctx)  # before the control plane's, which uses it
     app.add_subapp(CONTROL_PREFIX, control_app(app))
     control = app[CONTROL]  # the request middleware reports to it, so it comes after
-    app.middlewares.append(
-        make_request_middleware(
-            settings.cors_origin,
-            settings.max_body_bytes,
-            on_response=request_recorder(control),
-            # With shared state the faults check also reads it through (one round trip).
-            intercept=fault_interceptor(control, shared=state.shared),
-            cors_exempt=CONTROL_PREFIX,
-        )
+    # Run by the server around the app, not in app.middlewares (http/middleware.py says why).
+    app[REQUEST_MIDDLEWARE] = make_request_middleware(
+        settings.cors_origin,
+        settings.max_body_bytes,
+        readiness,
+        on_response=request_recorder(control),
+        # With shared state the faults check also reads it through (one round trip).
+        intercept=fault_interceptor(control, app.get(REPLICA)),
+        cors_exempt=CONTROL_PREFIX,
     )
     add_demo(app)
     app.cleanup_ctx.append(_relay_ctx)

@@ -12,12 +12,13 @@ from aiohttp import web
 
 from emulator.config import SETTINGS, ConfigError
 from emulator.control.inject import session_preparer, turn_hook
-from emulator.control.journal import as_entry, short_path
+from emulator.control.journal import PATH_KEPT, as_entry, short_path
 from emulator.control.plane import CONTROL, ControlPlane
 from emulator.control.replica import REPLICA, Replica
 from emulator.control.routes import admin_only, json_posts, routes, served_host_only, synced
 from emulator.control.scenarios import ScenarioBook, ScenarioError, load_file
 from emulator.http.exchange import Exchange
+from emulator.http.guard import guarded
 from emulator.http.health import READINESS
 from emulator.http.middleware import ResponseHook
 from emulator.identity.clock import CLOCK
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 def control_app(app: web.Application) -> web.Application:
     """The control plane for /_emulator/: its state (on the main app, where the fault
     middleware and the request journal need it), its seams into the main app's parts, and its
-    routes as a sub-app behind the Host, admin and content-type checks."""
+    routes as a sub-app, each behind the Host, admin and content-type checks."""
     settings = app[SETTINGS]
     control = ControlPlane(app[CLOCK], settings.seed)
     if settings.scenario:
@@ -56,9 +57,9 @@ def control_app(app: web.Application) -> web.Application:
     registry.observer = _session_observer(control, replica)
     app[RELAY].fault_hook = turn_hook(control, replica)
     app.on_shutdown.append(_close_feed)
-    middlewares = [served_host_only, admin_only, json_posts]
-    sub = web.Application(middlewares=[*middlewares, synced] if replica else middlewares)
-    sub.add_routes(routes)
+    checks = (served_host_only, admin_only, json_posts)
+    sub = web.Application()
+    sub.add_routes(guarded(routes, *checks, synced) if replica else guarded(routes, *checks))
     return sub
 
 
@@ -108,26 +109,24 @@ _CONTROL_PATHS = PREFIX + "/"
 def request_recorder(control: ControlPlane) -> ResponseHook:
     """The request middleware's response hook: one journal entry per API request (control
     routes and the demo page's files are not journalled)."""
+    clock, journal, feed = control.clock, control.requests, control.feed
 
-    def record(
-        request: web.Request, exchange: Exchange, response: web.StreamResponse, elapsed_ms: float
-    ) -> None:
-        path = request.path
+    def record(exchange: Exchange, method: str, path: str, status: int, elapsed_ms: float) -> None:
         if path.startswith(_CONTROL_PATHS):
             return
         row = (
-            control.clock.time(),
+            clock.time(),
             exchange.request_id,
-            request.method,
-            short_path(path),
-            response.status,
+            method,
+            path if len(path) <= PATH_KEPT else short_path(path),
+            status,
             elapsed_ms,
             exchange.conversation_id,
             exchange.test_id,
             exchange.fault_id,
         )
-        control.requests.append(row)
-        if control.feed.wanted:
-            control.feed.publish("request", as_entry(row))
+        journal.append(row)
+        if feed.wanted:
+            feed.publish("request", as_entry(row))
 
     return record

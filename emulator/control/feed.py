@@ -31,26 +31,35 @@ class Feed:
         self._idle = asyncio.Event()
         self._idle.set()
         self.closed = False
-        # With shared state, events go through it, so every replica's streams carry them all.
-        self.shared: SharedState | None = None
+        self._shared: SharedState | None = None
+        # Whether an event published now would reach anyone (else the caller need not build
+        # it): an attribute kept up to date, as every API request reads it.
+        self.wanted = False
+
+    @property
+    def shared(self) -> SharedState | None:
+        """With shared state, events go through it, so every replica's streams carry them all."""
+        return self._shared
+
+    @shared.setter
+    def shared(self, state: SharedState | None) -> None:
+        self._shared = state
+        self._update_wanted()
+
+    def _update_wanted(self) -> None:
+        self.wanted = self._shared is not None or bool(self._subscribers)
 
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
-
-    @property
-    def wanted(self) -> bool:
-        """Whether an event published now would reach anyone (else the caller need not build
-        it)."""
-        return self.shared is not None or bool(self._subscribers)
 
     async def wait_idle(self) -> None:
         """Until no stream is open (each handler has finished)."""
         await self._idle.wait()
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
-        if self.shared is not None:
-            self.shared.publish(kind, {"type": kind, "at": self._clock.time(), **data})
+        if self._shared is not None:
+            self._shared.publish(kind, {"type": kind, "at": self._clock.time(), **data})
             return
         if not self._subscribers:
             return
@@ -82,13 +91,14 @@ class Feed:
             return response
         queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         forwarder = None
-        if self.shared is not None:
+        if self._shared is not None:
             try:
-                position = await self.shared.feed_position()
+                position = await self._shared.feed_position()
             except StateUnavailable:
                 return response  # the client reconnects (retry: 1000) once it is back
-            forwarder = asyncio.ensure_future(self._forward(self.shared, position, queue))
+            forwarder = asyncio.ensure_future(self._forward(self._shared, position, queue))
         self._subscribers.add(queue)
+        self._update_wanted()
         self._idle.clear()
         try:
             await response.write(b": orga-emulator live feed\nretry: 1000\n\n")
@@ -117,6 +127,7 @@ class Feed:
             if forwarder is not None:
                 forwarder.cancel()
             self._subscribers.discard(queue)
+            self._update_wanted()
             if not self._subscribers:
                 self._idle.set()
         return response

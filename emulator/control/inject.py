@@ -20,7 +20,7 @@ from aiohttp import web
 
 from emulator.control.faults import ENDPOINT_BY_PATH, HTTP, SESSION, TURN, Facts, FaultRule
 from emulator.control.plane import ControlPlane
-from emulator.control.replica import REPLICA, Replica
+from emulator.control.replica import Replica
 from emulator.control.scenarios import ScriptedResponder
 from emulator.http import errors
 from emulator.http.auth import api_key_id, bearer_credential
@@ -67,20 +67,20 @@ def request_facts(request: web.Request) -> Facts:
     return found
 
 
-def fault_interceptor(control: ControlPlane, *, shared: bool) -> Interceptor:
+def fault_interceptor(control: ControlPlane, replica: Replica | None) -> Interceptor:
     """The request middleware's interceptor: the HTTP fault a rule sets for a request to one of
-    the API's endpoints. With shared state each API request reads the control document through
-    first (the control plane syncs in its own middleware); without, a request pays one look-up
-    while no HTTP rule is active."""
+    the API's endpoints. With shared state (a `replica`) each API request reads the control
+    document through first (the control plane syncs before each of its own handlers); without,
+    a request pays one look-up while no HTTP rule is active."""
 
     def intercept(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse] | None:
-        if not shared and not control.faults.active(HTTP):
+        if replica is None and not control.faults.active(HTTP):
             return None
         endpoint = ENDPOINT_BY_PATH.get(request.path)
         if endpoint is None:
             return None
-        if shared:
-            return _shared_faults(request, handler, control, endpoint)
+        if replica is not None:
+            return _shared_faults(request, handler, control, replica, endpoint)
         facts = request_facts(request)
         rules = control.faults.take(HTTP, facts, endpoint)
         if not rules:
@@ -91,11 +91,14 @@ def fault_interceptor(control: ControlPlane, *, shared: bool) -> Interceptor:
 
 
 async def _shared_faults(
-    request: web.Request, handler: Handler, control: ControlPlane, endpoint: str
+    request: web.Request,
+    handler: Handler,
+    control: ControlPlane,
+    replica: Replica,
+    endpoint: str,
 ) -> web.StreamResponse:
     """Rules counted across replicas (StateUnavailable, while the state cannot be reached,
     is the request middleware's 503)."""
-    replica = request.app[REPLICA]
     await replica.sync()
     if not control.faults.active(HTTP):
         return await handler(request)

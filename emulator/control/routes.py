@@ -47,40 +47,31 @@ BODY_TYPES: dict[ControlHandler, tuple[str, ...]] = {}
 YAML_OR_JSON = (*guard.JSON, "application/yaml", "application/x-yaml", "text/yaml")
 
 
-@web.middleware
-async def served_host_only(request: web.Request, handler: ControlHandler) -> web.StreamResponse:
+async def served_host_only(request: web.Request, handler: ControlHandler) -> None:
     """Open without a token (a loopback bind), the control plane answers only requests naming
     this emulator in Host: with --admin-token, the token is what protects it."""
     settings = request.config_dict[SETTINGS]
     if not settings.admin_token and is_loopback_host(settings.host):
         guard.check_host(request)
-    return await handler(request)
 
 
-@web.middleware
-async def json_posts(request: web.Request, handler: ControlHandler) -> web.StreamResponse:
+async def json_posts(request: web.Request, handler: ControlHandler) -> None:
     """A POST that changes state must say its body is JSON (YAML too for a scenario), which a
     web page of another origin cannot send without a preflight (which gets no CORS approval)."""
-    if request.method == hdrs.METH_POST and request.match_info.http_exception is None:
-        accepted = BODY_TYPES.get(request.match_info.handler, guard.JSON)
-        guard.check_content_type(request, accepted)
-    return await handler(request)
+    if request.method == hdrs.METH_POST:
+        guard.check_content_type(request, BODY_TYPES.get(handler, guard.JSON))
 
 
-@web.middleware
-async def synced(request: web.Request, handler: ControlHandler) -> web.StreamResponse:
+async def synced(request: web.Request, handler: ControlHandler) -> None:
     """With shared state: every control request reads the shared document through first."""
     await request.config_dict[REPLICA].sync()
-    return await handler(request)
 
 
-@web.middleware
-async def admin_only(request: web.Request, handler: ControlHandler) -> web.StreamResponse:
+async def admin_only(request: web.Request, handler: ControlHandler) -> None:
     """Open on a loopback bind; elsewhere only with --admin-token, as `Authorization: Bearer`
     (or `?access_token=` on a GET, for EventSource, which cannot set headers)."""
-    if request.match_info.handler not in PUBLIC:
+    if handler not in PUBLIC:
         require_admin(request)
-    return await handler(request)
 
 
 def require_admin(request: web.Request) -> None:

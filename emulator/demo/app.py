@@ -24,7 +24,6 @@ from emulator.ai import voices
 from emulator.config import SETTINGS, Settings
 from emulator.http import errors, guard
 from emulator.http.auth import mint_token
-from emulator.http.middleware import Handler
 from emulator.net import is_loopback_host
 from emulator.rtc.relay import RELAY
 
@@ -115,8 +114,7 @@ def dev_endpoints_enabled(settings: Settings) -> bool:
     return is_loopback_host(settings.host)
 
 
-@web.middleware
-async def dev_endpoints_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def dev_endpoints_gate(request: web.Request, handler: guard.Handler) -> None:
     if not dev_endpoints_enabled(request.config_dict[SETTINGS]):
         raise errors.api_error(
             403,
@@ -124,18 +122,15 @@ async def dev_endpoints_gate(request: web.Request, handler: Handler) -> web.Stre
             "Start it with --dev-endpoints on to enable them.",
             code="dev_endpoints_disabled",
         )
-    return await handler(request)
 
 
-@web.middleware
-async def own_pages_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def own_pages_only(request: web.Request, handler: guard.Handler) -> None:
     """The dev helper hands out tokens without a key, so only to this emulator's own pages: on a
     loopback bind, Host must name this emulator (DNS rebinding); everywhere, a request from a
     page of another origin is refused."""
     if is_loopback_host(request.config_dict[SETTINGS].host):
         guard.check_host(request)
     guard.check_same_origin(request)
-    return await handler(request)
 
 
 @dev_routes.route("*", "/session-config")
@@ -162,6 +157,6 @@ def add_demo(app: web.Application) -> None:
     files = web.Application()
     files.add_routes(demo_routes)
     app.add_subapp(DEMO_PREFIX, files)
-    dev = web.Application(middlewares=[dev_endpoints_gate, own_pages_only])
-    dev.add_routes(dev_routes)
+    dev = web.Application()
+    dev.add_routes(guard.guarded(dev_routes, dev_endpoints_gate, own_pages_only))
     app.add_subapp(DEV_PREFIX, dev)

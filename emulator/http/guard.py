@@ -2,7 +2,7 @@
 
 A browser on the developer's laptop reaches a loopback bind too. Those endpoints send no CORS
 headers (http/middleware.py), so a page of another origin cannot read their answers or pass a
-preflight; what is left is checked here, by the sub-apps' middlewares:
+preflight; what is left is checked here, before each of the sub-apps' handlers (`guarded`):
 
 - the Host header, against the names this emulator serves (computed once, in SERVED_NAMES): a
   page that rebinds its own name to 127.0.0.1 (DNS rebinding) is same-origin to the browser,
@@ -11,11 +11,17 @@ preflight; what is left is checked here, by the sub-apps' middlewares:
   preflight, but not application/json;
 - the Origin of a request to the dev helper, which hands out tokens: only the emulator's own
   pages get one.
+
+The checks wrap the sub-apps' handlers rather than run as their middlewares: a middleware on
+any app of the tree puts aiohttp's middleware chain on every request of the whole app, the
+public API's too. A path under a sub-app's prefix that matches none of its routes is a 404 (or
+405) for anyone: it changes nothing, and says nothing a page could use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import functools
+from collections.abc import Awaitable, Callable, Collection, Iterable
 
 from aiohttp import hdrs, web
 
@@ -24,6 +30,33 @@ from emulator.net import host_name
 
 SERVED_NAMES = web.AppKey("served_names", frozenset)
 JSON = ("application/json",)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Run before a guarded handler, which it is given (some handlers are exempt, or take another
+# body type); it refuses a request by raising an ApiError.
+Check = Callable[[web.Request, Handler], Awaitable[None]]
+
+
+def guarded(routes: Iterable[web.AbstractRouteDef], *checks: Check) -> list[web.RouteDef]:
+    """The route table with each handler behind `checks`, run in order."""
+    guarded_routes = []
+    for route in routes:
+        if not isinstance(route, web.RouteDef):
+            raise TypeError(f"only handler routes can be guarded, not {route!r}")
+        guarded_routes.append(
+            web.RouteDef(route.method, route.path, _behind(route.handler, checks), route.kwargs)
+        )
+    return guarded_routes
+
+
+def _behind(handler: Handler, checks: tuple[Check, ...]) -> Handler:
+    @functools.wraps(handler)
+    async def guarded_handler(request: web.Request) -> web.StreamResponse:
+        for check in checks:
+            await check(request, handler)
+        return await handler(request)
+
+    return guarded_handler
 
 
 def check_host(request: web.Request) -> None:

@@ -1,4 +1,12 @@
-"""Cross-cutting HTTP behaviour: request ids, CORS, JSON errors, one access-log line each."""
+"""Cross-cutting HTTP behaviour: request ids, CORS, JSON errors, one access-log line each.
+
+The request middleware runs around the whole app, outside aiohttp's middlewares: create_app()
+hangs it off the app under REQUEST_MIDDLEWARE and the server (emulator/process/protocol.py)
+calls it with the app's handler. No app of the tree has a middleware, so aiohttp calls each
+handler directly instead of through its middleware chain (about 4 % of a request's cost).
+Its answers to requests it refuses before routing (a preflight, a body too large) go out
+without the app's on_response_prepare signals.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +17,33 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from time import perf_counter
+from typing import Protocol
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from emulator.http import errors
 from emulator.http.exchange import EXCHANGE, Exchange
-from emulator.http.health import READINESS
+from emulator.http.health import Readiness
 from emulator.process.logs import log_access
 from emulator.state.store import StateUnavailable
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# Told of every response with its latency in ms (the control plane's request journal).
-ResponseHook = Callable[[web.Request, Exchange, web.StreamResponse, float], None]
+# Told of every response: its exchange, the request's method and path (decoded), the status and
+# the latency in ms (the control plane's request journal).
+ResponseHook = Callable[[Exchange, str, str, int, float], None]
 # Asked before each handler (the control plane's fault injection): None lets the request
 # through, an awaitable answers it instead. A plain call when nothing applies, so a request
 # pays no middleware layer for it.
 Interceptor = Callable[[web.Request, Handler], Awaitable[web.StreamResponse] | None]
+
+
+class RequestMiddleware(Protocol):
+    """Called with a request and the app's handler, as the server calls it."""
+
+    def __call__(self, request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]: ...
+
+
+REQUEST_MIDDLEWARE: web.AppKey[RequestMiddleware] = web.AppKey("request_middleware")
 
 log = logging.getLogger(__name__)
 
@@ -53,39 +71,41 @@ def cors_headers(request: web.Request, allowed_origin: str) -> dict[str, str]:
 def make_request_middleware(
     cors_origin: str,
     max_body_bytes: int,
+    readiness: Readiness,
     *,
     on_response: ResponseHook | None = None,
     intercept: Interceptor | None = None,
     cors_exempt: str | None = None,
-) -> Middleware:
+) -> RequestMiddleware:
     """The request middleware, which asks `intercept` before each handler (and turns its
     errors into JSON too). Paths under `cors_exempt` get no CORS headers and no preflight
-    answer."""
+    answer. `readiness` is told when the shared state is found down."""
 
     def finish(
         request: web.Request, exchange: Exchange, response: web.StreamResponse, started: float
     ) -> None:
         elapsed_ms = (perf_counter() - started) * 1000
+        method = request.method
+        status = response.status
         failure = exchange.auth_failure
         log_access(
             ACCESS_LINE,
             (
-                request.method,
+                method,
                 request.rel_url.raw_path,  # as sent, percent-encoded (a %0a stays three characters)
-                response.status,
+                status,
                 elapsed_ms,
                 exchange.conversation_id or "-",
                 "" if failure is None else f" auth_failure={failure!r}",
             ),
         )
         if on_response is not None:
-            on_response(request, exchange, response, elapsed_ms)
+            on_response(exchange, method, request.path, status, elapsed_ms)
 
     # Unique within the process and cheap: a random prefix per app, then a counter.
     id_prefix, id_counter = secrets.token_hex(4), itertools.count(1)
     exempt_prefix = None if cors_exempt is None else cors_exempt + "/"
 
-    @web.middleware
     async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = perf_counter()
         headers = request.headers
@@ -115,7 +135,7 @@ def make_request_middleware(
                     answer = None if intercept is None else intercept(request, handler)
                     response = await (handler(request) if answer is None else answer)
                 except Exception as exc:
-                    response = _error_response(request, exc, max_body_bytes)
+                    response = _error_response(request, exc, max_body_bytes, readiness)
         except asyncio.CancelledError:
             # The client went away and the server cancels handlers on disconnect: still one
             # log line (and journal entry), with nginx's "client closed request" status.
@@ -131,13 +151,13 @@ def make_request_middleware(
 
 
 def _error_response(
-    request: web.Request, exc: Exception, max_body_bytes: int
+    request: web.Request, exc: Exception, max_body_bytes: int, readiness: Readiness
 ) -> web.StreamResponse:
     """The JSON envelope for what a handler raised (called in its `except` block)."""
     if isinstance(exc, errors.ApiError):
         return exc.to_response()
     if isinstance(exc, StateUnavailable):  # the shared state (Redis) is down: retry later
-        request.config_dict[READINESS].mark_down("state")
+        readiness.mark_down("state")
         log.warning("503 state_unavailable: %s", exc)
         return errors.state_unavailable(exc.label).to_response()
     if isinstance(exc, web.HTTPNotFound):
@@ -146,6 +166,12 @@ def _error_response(
         return errors.method_not_allowed(request.method, exc.allowed_methods).to_response()
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return errors.body_too_large(max_body_bytes).to_response()
+    if isinstance(exc, web.HTTPExpectationFailed):
+        # aiohttp's answer to an Expect: header other than 100-continue, raised before the
+        # handler; the body that may follow is never read, so the connection closes.
+        response = errors.expectation_failed().to_response()
+        response.force_close()
+        return response
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc

@@ -19,16 +19,18 @@ aiohttp builds its RequestHandler in `web.Server`; `EmulatorRunner` serves throu
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import hdrs, http_exceptions, web
+from aiohttp import http_exceptions, web
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from emulator.http import errors
+from emulator.http.middleware import REQUEST_MIDDLEWARE
 from emulator.process.logs import ACCESS_LOGGER
 
 if TYPE_CHECKING:
@@ -227,52 +229,17 @@ class ProtocolServer(web.Server):
     def __init__(
         self, handler: Handler, *, header_timeout: float, body_timeout: float, **kwargs: Any
     ) -> None:
-        super().__init__(_json_outside_middlewares(handler), **kwargs)
+        super().__init__(handler, **kwargs)
         self._timeouts = {"header_timeout": header_timeout, "body_timeout": body_timeout}
 
     def __call__(self) -> RequestHandler:
         return EmulatorRequestHandler(self, loop=self._loop, **self._timeouts, **self._kwargs)
 
 
-def _json_outside_middlewares(handler: Handler) -> Handler:
-    """The app's handler, with the errors aiohttp raises before the middlewares run (a bogus
-    `Expect:` header's 417, the only one) in our envelope too, each with one log line. A request
-    without that header goes straight to the app: no extra coroutine."""
-
-    def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
-        if hdrs.EXPECT in request.headers:
-            return _expect_in_json(handler, request)
-        return handler(request)
-
-    return handle
-
-
-async def _expect_in_json(handler: Handler, request: web.BaseRequest) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        error = (
-            errors.expectation_failed()
-            if exc.status == 417
-            else errors.api_error(exc.status, exc.reason)
-        )
-        log.info(
-            "%s %s %d protocol_error=%s",
-            request.method,
-            request.rel_url.raw_path,
-            exc.status,
-            error.body["error"]["code"],
-        )
-        response = error.to_response()
-        response.force_close()
-        return response
-
-
 class EmulatorRunner(web.AppRunner):
-    """`web.AppRunner` serving through `EmulatorServer`; the app's startup and cleanup hooks
-    run as with aiohttp's own runner."""
+    """`web.AppRunner` serving through `ProtocolServer`, with the app's request middleware
+    (REQUEST_MIDDLEWARE) around it; the app's startup and cleanup hooks run as with aiohttp's
+    own runner."""
 
     def __init__(
         self,
@@ -301,10 +268,14 @@ class EmulatorRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         # aiohttp's own server (the app started, its handler and request factory), rebuilt
-        # with the same arguments as ours.
+        # with the same arguments as ours, the app's request middleware around its handler.
         server = await super()._make_server()
+        handler: Handler = server.request_handler
+        middleware = self.app.get(REQUEST_MIDDLEWARE)
+        if middleware is not None:
+            handler = functools.partial(middleware, handler=handler)
         return ProtocolServer(
-            server.request_handler,
+            handler,
             request_factory=server.request_factory,
             handler_cancellation=server.handler_cancellation,
             loop=server._loop,
