@@ -21,7 +21,11 @@ from emulator.demo.app import add_demo
 from emulator.http import health, openapi
 from emulator.http.guard import SERVED_NAMES
 from emulator.http.health import READINESS, Readiness
-from emulator.http.middleware import REQUEST_MIDDLEWARE, make_request_middleware
+from emulator.http.middleware import (
+    REQUEST_MIDDLEWARE,
+    RESPONSE_HEADERS,
+    make_request_middleware,
+)
 from emulator.http.routes import routes
 from emulator.identity.clock import CLOCK, Clock
 from emulator.identity.ids import IDS, IdFactory
@@ -71,10 +75,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_subapp(CONTROL_PREFIX, control_app(app))
     control = app[CONTROL]  # the request middleware reports to it, so it comes after
     # Run by the server around the app, not in app.middlewares (http/middleware.py says why).
+    app[RESPONSE_HEADERS] = {}
     app[REQUEST_MIDDLEWARE] = make_request_middleware(
         settings.cors_origin,
         settings.max_body_bytes,
         readiness,
+        app[RESPONSE_HEADERS],
         on_response=request_recorder(control),
         # With shared state the faults check also reads it through (one round trip).
         intercept=fault_interceptor(control, app.get(REPLICA)),

@@ -4,8 +4,9 @@ The request middleware runs around the whole app, outside aiohttp's middlewares:
 hangs it off the app under REQUEST_MIDDLEWARE and the server (emulator/process/protocol.py)
 calls it with the app's handler. No app of the tree has a middleware, so aiohttp calls each
 handler directly instead of through its middleware chain (about 4 % of a request's cost).
-Its answers to requests it refuses before routing (a preflight, a body too large) go out
-without the app's on_response_prepare signals.
+Its answers to requests it refuses before routing (a preflight, a body too large, an injected
+fault) go out without the app's on_response_prepare signals: headers that every answer must
+carry are its RESPONSE_HEADERS.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class RequestMiddleware(Protocol):
 
 
 REQUEST_MIDDLEWARE: web.AppKey[RequestMiddleware] = web.AppKey("request_middleware")
+# Headers every answer carries besides its X-Request-Id (a worker names itself): set by the
+# request middleware, on the answers it gives before routing too.
+RESPONSE_HEADERS = web.AppKey("response_headers", dict)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,7 @@ def make_request_middleware(
     cors_origin: str,
     max_body_bytes: int,
     readiness: Readiness,
+    response_headers: dict[str, str],
     *,
     on_response: ResponseHook | None = None,
     intercept: Interceptor | None = None,
@@ -79,7 +84,8 @@ def make_request_middleware(
 ) -> RequestMiddleware:
     """The request middleware, which asks `intercept` before each handler (and turns its
     errors into JSON too). Paths under `cors_exempt` get no CORS headers and no preflight
-    answer. `readiness` is told when the shared state is found down."""
+    answer. `readiness` is told when the shared state is found down. Every answer carries
+    `response_headers` as they are when it is given."""
 
     def finish(
         request: web.Request, exchange: Exchange, response: web.StreamResponse, started: float
@@ -141,7 +147,10 @@ def make_request_middleware(
             # log line (and journal entry), with nginx's "client closed request" status.
             finish(request, exchange, web.Response(status=CLIENT_CLOSED_REQUEST), started)
             raise
-        response.headers["X-Request-Id"] = request_id
+        headers_out = response.headers
+        headers_out["X-Request-Id"] = request_id
+        if response_headers:
+            headers_out.update(response_headers)
         if cors is not None and "Origin" in headers:
             response.headers.update(cors_headers(request, cors))
         finish(request, exchange, response, started)

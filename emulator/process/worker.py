@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from emulator.http.health import READINESS
+from emulator.http.middleware import RESPONSE_HEADERS
 from emulator.process.cli import _load_in_background, _run, _signals_set
 from emulator.process.logs import setup_logging
 from emulator.process.server import EmulatorServer, StartupError
@@ -131,12 +132,7 @@ def _on_channel(channel: socket.socket, stop: asyncio.Event, orphaned: asyncio.E
 def _prepare(app: web.Application, spec: WorkerSpec) -> None:
     """What differs in a worker: the header naming it. (Its own stream of seeded ids comes
     from the shared state: emulator/control/replica.py numbers each replica as it joins.)"""
-    value = f"{spec.index} pid={os.getpid()}"
-
-    async def name_worker(request: web.Request, response: web.StreamResponse) -> None:
-        response.headers[WORKER_HEADER] = value
-
-    app.on_response_prepare.append(name_worker)
+    app[RESPONSE_HEADERS][WORKER_HEADER] = f"{spec.index} pid={os.getpid()}"
 
 
 if __name__ == "__main__":
