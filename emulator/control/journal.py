@@ -83,13 +83,24 @@ class RequestJournal:
 
     def __init__(self, size: int) -> None:
         self._rows: deque[RequestRow] = deque(maxlen=size)
-        # With shared state: told of every entry, for the journal every replica reads.
-        self.sink: Callable[[dict[str, Any]], None] | None = None
+        self._sink: Callable[[dict[str, Any]], None] | None = None
+        # Without a sink, appending is the deque's own append: one call per API request.
+        self.append: Callable[[RequestRow], None] = self._rows.append
 
-    def append(self, row: RequestRow) -> None:
+    @property
+    def sink(self) -> Callable[[dict[str, Any]], None] | None:
+        """With shared state: told of every entry, for the journal every replica reads."""
+        return self._sink
+
+    @sink.setter
+    def sink(self, sink: Callable[[dict[str, Any]], None] | None) -> None:
+        self._sink = sink
+        self.append = self._rows.append if sink is None else self._append_and_tell
+
+    def _append_and_tell(self, row: RequestRow) -> None:
         self._rows.append(row)
-        if self.sink is not None:
-            self.sink(as_entry(row))
+        if self._sink is not None:
+            self._sink(as_entry(row))
 
     def select(
         self, entries: Iterable[dict[str, Any]] | None = None, **filters: str | None

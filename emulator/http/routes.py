@@ -25,8 +25,9 @@ JSON_HEADERS = CIMultiDict({"Content-Type": "application/json; charset=utf-8"})
 
 @routes.post("/v1/realtime/client-secrets")
 async def create_client_secret(request: web.Request) -> web.Response:
-    key = require_api_key(request, request.app[SETTINGS].api_keys)
-    token, claims = mint_token(request, key, request.query.get("email"))
+    app = request.app
+    key = require_api_key(request, app[SETTINGS].api_keys)
+    token, claims = mint_token(request, key, request.query.get("email"), app)
     body = client_secret_body(token, utc_text(claims["exp"]))
     return web.Response(body=body.encode(), headers=JSON_HEADERS.copy())
 

@@ -175,7 +175,10 @@ def log_access(message: str, args: tuple[object, ...]) -> None:
     handler, formatter, middle = installed
     # time_ns(), as a LogRecord takes `created` and `msecs` (Python 3.12 on)
     when = formatter.stamp_ns(time.time_ns())
-    handler.add_line(f"{when}{middle}{escape(message % args)}{handler.terminator}")
+    text = message % args
+    if not (text.isascii() and text.isprintable()):  # escape(), its common case written out
+        text = text.translate(_CONTROLS)
+    handler.add_line(f"{when}{middle}{text}{handler.terminator}")
 
 
 def _only_handler() -> _Installed | None:
