@@ -51,10 +51,10 @@ def mint_token(
     if email is None:
         user_id = account_user_id(key_id)
     else:
-        found = config[USERS].user_id(email)
+        found = config[USERS].user(email)
         if found is None:
             raise errors.user_not_found()
-        user_id, email = found, email.strip()  # a valid email may end in "\n" ("$")
+        user_id, email = found
     exchange = request[EXCHANGE]
     issued = config[TOKENS].mint(
         user_id=user_id, email=email, api_key_id=key_id, test_id=exchange.test_id

@@ -40,7 +40,7 @@ class UserDirectory:
         self._emails = None if emails is None else {e.strip().lower() for e in emails}
         # The users found so far and their ids: every token minted looks its user up, and a
         # test run mints for a few users many times. Bounded: cleared when full.
-        self._found: dict[str, str] = {}
+        self._found: dict[str, tuple[str, str]] = {}
 
     @classmethod
     def from_sources(cls, sources: Iterable[str]) -> UserDirectory:
@@ -66,11 +66,19 @@ class UserDirectory:
 
     def user_id(self, email: str) -> str | None:
         """The id of the user `email` (user_id_for), or None when it is not a user."""
+        found = self.user(email)
+        return None if found is None else found[0]
+
+    def user(self, email: str) -> tuple[str, str] | None:
+        """(the id, the email as a token claims it) of the user `email`, or None when it is not
+        a user. The email is one string for all of the user's tokens: the token journal keeps
+        their claims, and a string per token kept was a good part of a mint's cost."""
         found = self._found.get(email)
         if found is None and email in self:
             if len(self._found) >= FOUND_KEPT:
                 self._found.clear()
-            found = self._found[email] = user_id_for(email)
+            # A valid email may end in "\n" (EMAIL_PATTERN's "$"): the claim has it stripped.
+            found = self._found[email] = (user_id_for(email), email.strip())
         return found
 
 

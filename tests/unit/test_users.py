@@ -30,3 +30,18 @@ def test_the_remembered_ids_are_bounded(monkeypatch):
         assert directory.user_id(f"u{i}@example.com") == user_id_for(f"u{i}@example.com")
         assert len(directory._found) <= 10
     assert directory.user_id("u0@example.com") == user_id_for("u0@example.com")
+
+
+def test_a_users_tokens_claim_one_email_string():
+    """What the token journal keeps per token: the email of every token of one user is the
+    same string object, whatever string each request brought."""
+    directory = UserDirectory(None)
+    first = directory.user("".join(["ada@", "example.com"]))
+    second = directory.user("".join(["ada@example", ".com"]))
+    assert first is not None and second is not None
+    assert first == (user_id_for("ada@example.com"), "ada@example.com")
+    assert first[1] is second[1]
+    assert directory.user("ada@example.com\n") == (
+        user_id_for("ada@example.com"),
+        "ada@example.com",
+    )

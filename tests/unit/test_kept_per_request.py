@@ -1,0 +1,43 @@
+"""What the journals keep per API request and per token is shared where it repeats: each
+object kept alive per request cost a request measurably (bench/http_ab.py)."""
+
+from __future__ import annotations
+
+from emulator.control.journal import PATH_KEPT
+from emulator.control.plane import CONTROL
+from emulator.identity.clock import Clock
+from emulator.identity.ids import IdFactory
+from emulator.identity.tokens import TokenAuthority
+
+
+def _authority(clock: Clock) -> TokenAuthority:
+    return TokenAuthority(
+        "s" * 32, issuer="orga-emulator", ttl=900, leeway=0, clock=clock, ids=IdFactory(3)
+    )
+
+
+def test_tokens_of_one_second_share_their_iat_and_exp():
+    clock = Clock()
+    clock.freeze()
+    authority = _authority(clock)
+    a = authority.mint(user_id="u", api_key_id="k").claims
+    b = authority.mint(user_id="u", api_key_id="k").claims
+    assert a["jti"] != b["jti"]
+    assert a["iat"] is b["iat"] and a["exp"] is b["exp"]
+    clock.advance(1)
+    c = authority.mint(user_id="u", api_key_id="k").claims
+    assert (c["iat"], c["exp"]) == (a["iat"] + 1, a["exp"] + 1)
+
+
+async def test_journalled_requests_of_one_path_share_its_string(emulator):
+    for _ in range(3):
+        await emulator.mint()
+    long_path = "/v1/realtime/" + "x" * (PATH_KEPT + 10)
+    for _ in range(2):
+        assert (await emulator.http.get(long_path)).status == 404
+    rows = [(entry["path"],) for entry in emulator.app[CONTROL].requests.select()]
+    secrets = [row[0] for row in rows if row[0] == "/v1/realtime/client-secrets"]
+    assert len(secrets) == 3 and secrets[0] is secrets[1] is secrets[2]
+    long_rows = [row[0] for row in rows if row[0].startswith("/v1/realtime/x")]
+    assert len(long_rows) == 2 and long_rows[0] is long_rows[1]
+    assert long_rows[0] == long_path[:PATH_KEPT] + "…"
