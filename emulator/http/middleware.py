@@ -88,11 +88,14 @@ def make_request_middleware(
     `response_headers` as they are when it is given."""
 
     def finish(
-        request: web.Request, exchange: Exchange, response: web.StreamResponse, started: float
+        request: web.Request,
+        exchange: Exchange,
+        method: str,
+        path: str,
+        status: int,
+        started: float,
     ) -> None:
         elapsed_ms = (perf_counter() - started) * 1000
-        method = request.method
-        status = response.status
         failure = exchange.auth_failure
         log_access(
             ACCESS_LINE,
@@ -106,7 +109,7 @@ def make_request_middleware(
             ),
         )
         if on_response is not None:
-            on_response(exchange, method, request.path, status, elapsed_ms)
+            on_response(exchange, method, path, status, elapsed_ms)
 
     # Unique within the process and cheap: a random prefix per app, then a counter.
     id_prefix, id_counter = secrets.token_hex(4), itertools.count(1)
@@ -122,19 +125,20 @@ def make_request_middleware(
         test_id = headers.get("X-Test-Id")
         if test_id and TEST_ID_PATTERN.fullmatch(test_id):  # only a log-safe id is kept
             exchange.test_id = test_id
+        method, path = request.method, request.path
         cors: str | None = cors_origin
-        if exempt_prefix is not None:
-            path = request.path
-            if path.startswith(exempt_prefix) or path == cors_exempt:
-                cors = None
+        if exempt_prefix is not None and (path.startswith(exempt_prefix) or path == cors_exempt):
+            cors = None
         try:
             if (
                 cors is not None
-                and request.method == "OPTIONS"
+                and method == "OPTIONS"
                 and "Access-Control-Request-Method" in headers
             ):
                 response: web.StreamResponse = _preflight(request, cors)
-            elif (request.content_length or 0) > max_body_bytes:
+            elif headers.get("Content-Length", "0") != "0" and (
+                (request.content_length or 0) > max_body_bytes
+            ):
                 response = errors.body_too_large(max_body_bytes).to_response()
             else:
                 try:
@@ -145,15 +149,15 @@ def make_request_middleware(
         except asyncio.CancelledError:
             # The client went away and the server cancels handlers on disconnect: still one
             # log line (and journal entry), with nginx's "client closed request" status.
-            finish(request, exchange, web.Response(status=CLIENT_CLOSED_REQUEST), started)
+            finish(request, exchange, method, path, CLIENT_CLOSED_REQUEST, started)
             raise
         headers_out = response.headers
         headers_out["X-Request-Id"] = request_id
         if response_headers:
             headers_out.update(response_headers)
         if cors is not None and "Origin" in headers:
-            response.headers.update(cors_headers(request, cors))
-        finish(request, exchange, response, started)
+            headers_out.update(cors_headers(request, cors))
+        finish(request, exchange, method, path, response.status, started)
         return response
 
     return request_middleware
