@@ -107,7 +107,12 @@ def main() -> None:
     medians = {}
     for count in runs:
         rows = runs[count]
-        m = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k != "elapsed"}
+        # the figures of each round (run_load also gives a list per server: not a figure here)
+        m = {
+            k: statistics.median(r[k] for r in rows)
+            for k, v in rows[0].items()
+            if k != "elapsed" and isinstance(v, int | float)
+        }
         medians[count] = m
         print(
             f"{count:>8} {m['rps']:9.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} "
