@@ -135,7 +135,7 @@ def request_recorder(control: ControlPlane) -> ResponseHook:
             exchange.fault_id,
         )
         journal.append(row)
-        if feed.wanted:
+        if feed.wanted and feed.reaches_anyone():
             feed.publish("request", as_entry(row))
 
     return record

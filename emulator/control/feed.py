@@ -32,8 +32,9 @@ class Feed:
         self._idle.set()
         self.closed = False
         self._shared: SharedState | None = None
-        # Whether an event published now would reach anyone (else the caller need not build
-        # it): an attribute kept up to date, as every API request reads it.
+        # Whether an event published now might reach anyone (else the caller need not build
+        # it): an attribute kept up to date, as every API request reads it. With shared state,
+        # reaches_anyone() then asks the state.
         self.wanted = False
 
     @property
@@ -56,6 +57,12 @@ class Feed:
     async def wait_idle(self) -> None:
         """Until no stream is open (each handler has finished)."""
         await self._idle.wait()
+
+    def reaches_anyone(self) -> bool:
+        """Whether an event published now would reach a stream of this replica or another."""
+        if self._shared is not None:
+            return self._shared.feed_wanted()
+        return bool(self._subscribers)
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         if self._shared is not None:

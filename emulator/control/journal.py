@@ -113,9 +113,20 @@ class RequestJournal:
 
 
 def as_entry(row: RequestRow) -> dict[str, Any]:
-    entry = dict(zip(REQUEST_FIELDS, row, strict=True))
-    entry["latency_ms"] = round(row[5], 1)
-    return entry
+    """The row as the control plane answers it (REQUEST_FIELDS, in order). Written out, not
+    zipped: with shared state every API request builds it, for the journal and the feed."""
+    at, request_id, method, path, status, latency_ms, conversation_id, test_id, fault = row
+    return {
+        "at": at,
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+        "status": status,
+        "latency_ms": round(latency_ms, 1),
+        "conversation_id": conversation_id,
+        "test_id": test_id,
+        "fault": fault,
+    }
 
 
 class TokenJournal:

@@ -271,9 +271,12 @@ class LocalState:
     async def entries(self, journal: str) -> list[dict[str, Any]]:
         return list(await self._call("entries", journal))
 
-    def publish(self, kind: str, data: dict[str, Any]) -> None:
+    def feed_wanted(self) -> bool:
         self._read_watch()
-        if self._feed_on:  # nobody reads the feed: nothing to send
+        return self._feed_on  # the host says whether any worker's stream reads the feed
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
+        if self.feed_wanted():  # nobody reads the feed: nothing to send
             self._send("publish", kind, data)
 
     async def feed_position(self) -> str:

@@ -163,6 +163,9 @@ class MemoryState:
     async def entries(self, journal: str) -> list[dict[str, Any]]:
         return list(self._journals[journal])
 
+    def feed_wanted(self) -> bool:
+        return True  # what was published is kept for a subscriber's position (events())
+
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         self._event_count += 1
         event = (str(self._event_count), kind, data)

@@ -244,6 +244,9 @@ class RedisState:
     def append(self, journal: str, entry: dict[str, Any]) -> None:
         self._queue(self.keys[f"journal:{journal}"], entry)
 
+    def feed_wanted(self) -> bool:
+        return True  # the readers are other replicas' streams: unknown here
+
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         self._queue(self.keys["feed"], {"kind": kind, "data": data})
 

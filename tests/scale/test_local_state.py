@@ -140,3 +140,27 @@ async def test_the_feed_after_a_position_misses_nothing_published_since(host: St
     finally:
         await one.close()
         await other.close()
+
+
+async def test_feed_wanted_follows_whether_any_worker_reads_the_feed(host: StateHost) -> None:
+    """A worker builds no feed event while no stream of any worker reads the feed."""
+    one, other = local(host), local(host)
+    await one.start()
+    await other.start()
+    try:
+        async with asyncio.timeout(10):
+            while one.feed_wanted():
+                await one.ping()  # a round trip: the host's announcement arrives meanwhile
+            events = other.events()
+            first = asyncio.ensure_future(anext(events))
+            while not one.feed_wanted():
+                await one.ping()
+            one.publish("request", {"n": 1})
+            _, kind, data = await first
+            assert (kind, data) == ("request", {"n": 1})
+            await events.aclose()
+            while one.feed_wanted():
+                await one.ping()
+    finally:
+        await one.close()
+        await other.close()

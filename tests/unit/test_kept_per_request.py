@@ -3,7 +3,7 @@ object kept alive per request cost a request measurably (bench/http_ab.py)."""
 
 from __future__ import annotations
 
-from emulator.control.journal import PATH_KEPT
+from emulator.control.journal import PATH_KEPT, REQUEST_FIELDS, as_entry
 from emulator.control.plane import CONTROL
 from emulator.identity.clock import Clock
 from emulator.identity.ids import IdFactory
@@ -41,3 +41,10 @@ async def test_journalled_requests_of_one_path_share_its_string(emulator):
     long_rows = [row[0] for row in rows if row[0].startswith("/v1/realtime/x")]
     assert len(long_rows) == 2 and long_rows[0] is long_rows[1]
     assert long_rows[0] == long_path[:PATH_KEPT] + "…"
+
+
+def test_a_request_row_reads_as_the_fields_in_order():
+    row = (1.5, "req_1", "POST", "/v1/realtime/calls", 200, 1.26, "conv_1", "t", "fault_1")
+    entry = as_entry(row)
+    assert list(entry) == list(REQUEST_FIELDS)
+    assert entry == {**dict(zip(REQUEST_FIELDS, row, strict=True)), "latency_ms": 1.3}
