@@ -11,7 +11,7 @@ from emulator.http import errors
 from emulator.http.auth import mint_token, require_api_key, require_ephemeral_token
 from emulator.http.bodies import parse_call_request, read_json
 from emulator.http.exchange import EXCHANGE
-from emulator.identity.tokens import TOKENS, utc_text
+from emulator.identity.tokens import TOKENS
 from emulator.rtc.registry import SESSIONS, AtCapacity, TokenSpent
 from emulator.rtc.relay import RELAY
 from emulator.rtc.sdp import check_offer_sdp
@@ -27,8 +27,8 @@ JSON_HEADERS = CIMultiDict({"Content-Type": "application/json; charset=utf-8"})
 async def create_client_secret(request: web.Request) -> web.Response:
     app = request.app
     key = require_api_key(request, app[SETTINGS].api_keys)
-    token, claims = mint_token(request, key, request.query.get("email"), app)
-    body = client_secret_body(token, utc_text(claims["exp"]))
+    issued = mint_token(request, key, request.query.get("email"), app)
+    body = client_secret_body(issued.token, issued.expires_at)
     return web.Response(body=body.encode(), headers=JSON_HEADERS.copy())
 
 

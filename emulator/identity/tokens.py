@@ -34,14 +34,11 @@ class IssuedToken(NamedTuple):
     @property
     def expires_at(self) -> str:
         """ISO 8601 in UTC without an offset, as the real service writes it."""
-        return utc_text(self.claims["exp"])
-
-
-_new_tuple = tuple.__new__
+        return _utc_text(self.claims["exp"])
 
 
 @functools.lru_cache(maxsize=16)  # tokens minted in the same second share their expiry
-def utc_text(seconds: int) -> str:
+def _utc_text(seconds: int) -> str:
     # exp is whole seconds; strftime on gmtime is several times cheaper than datetime here.
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000", time.gmtime(seconds))
 
@@ -126,8 +123,7 @@ class TokenAuthority:
             token = jws.sign_after(self._prefix(user_id, email, api_key_id), rest)
         if self.on_mint is not None:
             self.on_mint(claims)
-        # IssuedToken(token, claims) without its Python-level __new__
-        return _new_tuple(IssuedToken, (token, claims))
+        return IssuedToken(token, claims)
 
     def _signed_head(self, user_id: str, email: str | None, api_key_id: str) -> jws.PayloadPrefix:
         return jws.payload_prefix(_payload_head(user_id, email, api_key_id), self._secret)

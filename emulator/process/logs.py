@@ -173,15 +173,9 @@ def log_access(message: str, args: tuple[object, ...]) -> None:
             )
             return
     handler, formatter, middle = installed
-    # time_ns(), as a LogRecord takes `created` and `msecs` (Python 3.12 on); the stamp of
-    # this millisecond as stamp_ns() keeps it, or stamp_ns()
-    now = time.time_ns()
-    cached = formatter._millisecond
-    when = cached[1] if cached[0] == now // 1_000_000 else formatter.stamp_ns(now)
-    text = message % args
-    if not (text.isascii() and text.isprintable()):  # escape(), its common case written out
-        text = text.translate(_CONTROLS)
-    handler.add_line(f"{when}{middle}{text}{handler.terminator}")
+    # time_ns(), as a LogRecord takes `created` and `msecs` (Python 3.12 on)
+    when = formatter.stamp_ns(time.time_ns())
+    handler.add_line(f"{when}{middle}{escape(message % args)}{handler.terminator}")
 
 
 def _only_handler() -> _Installed | None:

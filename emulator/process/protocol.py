@@ -128,14 +128,10 @@ class EmulatorRequestHandler(RequestHandler):
     def data_received(self, data: bytes) -> None:
         # Called for every read: the common case (a whole bodiless request at once) is kept
         # to a few attribute reads.
-        if data and self._head_deadline is None and self._header_timeout > 0:
+        if data and self._head_deadline is None:
             body = self._body
             if body is None or body.is_eof():  # not the rest of a body being received
-                # The first byte of a request on a kept-alive connection: _arm_head_timer(),
-                # written out (its timer, armed at the connection's start, is still there).
-                self._head_deadline = self._loop.time() + self._header_timeout
-                if self._head_timer is None:
-                    self._head_timer = self._loop.call_at(self._head_deadline, self._check_head)
+                self._arm_head_timer()  # the first byte of a request on a kept-alive connection
         self._bytes_in += len(data)
         before = self._request_count
         super().data_received(data)
