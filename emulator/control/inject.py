@@ -70,11 +70,12 @@ def request_facts(request: web.Request) -> Facts:
 def fault_interceptor(control: ControlPlane, replica: Replica | None) -> Interceptor:
     """The request middleware's interceptor: the HTTP fault a rule sets for a request to one of
     the API's endpoints. With shared state (a `replica`) each API request reads the control
-    document through first (the control plane syncs before each of its own handlers); without,
-    a request pays one look-up while no HTTP rule is active."""
+    document through first (the control plane syncs before each of its own handlers), unless
+    the replica knows at once that its copy is current; then, as without shared state, a
+    request pays one look-up while no HTTP rule is active."""
 
     def intercept(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse] | None:
-        if replica is None and not control.faults.active(HTTP):
+        if (replica is None or replica.current()) and not control.faults.active(HTTP):
             return None
         endpoint = ENDPOINT_BY_PATH.get(request.path)
         if endpoint is None:

@@ -155,7 +155,7 @@ class TokenJournal:
             oldest, _ = tokens.popitem(last=False)
             self._consumed.pop(oldest, None)
         if self.sink is not None:
-            self.sink({"minted": self._record(claims["jti"], claims)})
+            self.sink({"minted": claims})  # replayed() reads the claims as minted() does
 
     def consumed(self, jti: str, conversation_id: str, at: float | None = None) -> None:
         at = self._clock.time() if at is None else at

@@ -65,12 +65,23 @@ class Replica:
         self._scenarios: dict[str, Scenario] = {}
         self._wake: asyncio.Event | None = None
         self._ended: dict[str, dict[str, Any]] = {}
-        control.requests.sink = lambda entry: state.append(REQUESTS, entry)
+        # The request journal, written on every API request, is read where it is kept when
+        # the backend can (the local state); else each entry is handed to it.
+        requests = control.requests
+        if not state.read_through(REQUESTS, requests.select, requests.clear):
+            requests.sink = lambda entry: state.append(REQUESTS, entry)
         control.applied_faults.sink = lambda entry: state.append(FAULTS, entry)
         control.tokens.sink = lambda entry: state.append(TOKENS, entry)
         control.feed.shared = state
 
     # --- reading through
+    def current(self) -> bool:
+        """Whether this replica's copy of the control document is known to be the shared one
+        without waiting (the local state's page says so): then there is nothing to sync.
+        With Redis it cannot be known without a round trip, and this is False."""
+        version = self.state.version_now()
+        return version is not None and version <= self.version and self.number is not None
+
     async def sync(self) -> None:
         """Bring this replica's copy of the control document up to the shared version."""
         try:

@@ -21,7 +21,8 @@ from typing import Any
 
 from emulator.identity.clock import Clock
 from emulator.state.memory import JOURNAL_SIZE, MemoryState
-from emulator.state.wire import WATCH, FrameError, doc_to_json, encode, read_frame
+from emulator.state.page import FEED, VERSION, ControlPage, page_path
+from emulator.state.wire import FrameError, doc_to_json, encode, read_frame
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class StateHost:
         self._feeds: set[asyncio.StreamWriter] = set()
         self._reports: dict[str, tuple[dict[str, Any], float]] = {}
         self._events = 0
-        self._watchers: set[asyncio.StreamWriter] = set()
+        self.page: ControlPage | None = None  # made by start()
         self._workers: set[asyncio.StreamWriter] = set()  # each worker's main connection
         self._feed_on = False
         self._asks: dict[int, asyncio.Future[list[dict[str, Any]]]] = {}
@@ -82,6 +83,8 @@ class StateHost:
     async def start(self) -> None:
         old_umask = os.umask(0o077)  # the socket is the supervisor user's alone
         try:
+            self.page = ControlPage(page_path(self.path), writable=True)
+            self.page.words[VERSION] = await self.memory.version()
             self._server = await asyncio.start_unix_server(self._serve, self.path)
         finally:
             os.umask(old_umask)
@@ -95,8 +98,12 @@ class StateHost:
             task.cancel()
         if self._connections:
             await asyncio.gather(*self._connections, return_exceptions=True)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        if self.page is not None:
+            self.page.close()
+            self.page = None
+        for path in (self.path, page_path(self.path)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     # --- one connection -------------------------------------------------------------------------
 
@@ -114,11 +121,6 @@ class StateHost:
                 if op == "hello":
                     replica = str(message["args"][0])
                     self._workers.add(writer)
-                    continue
-                if op == "watch":
-                    self._watchers.add(writer)
-                    writer.write(WATCH.pack(b"v", await self.memory.version()))
-                    writer.write(WATCH.pack(b"f", self._feed_on))
                     continue
                 if "answer" in message:
                     asked = self._asks.pop(message["answer"], None)
@@ -150,7 +152,6 @@ class StateHost:
                 self._feeds.discard(writer)
                 if not self._feeds:
                     self._feed_wanted(False)
-            self._watchers.discard(writer)
             self._workers.discard(writer)
             if replica is not None:
                 self._reports.pop(replica, None)
@@ -209,25 +210,19 @@ class StateHost:
             self._publish(*args)
 
     def _announce(self, version: int) -> None:
-        """The new control version to every worker's watch connection. Written before the
-        reply to the change that made it, so it is in every worker's socket before the client
-        that made the change hears back: the next request anywhere sees it (LocalState reads
-        its watch socket, without waiting, on every version())."""
-        self._tell_watchers(WATCH.pack(b"v", version))
+        """The new control version on the control page (page.py). Written before the reply
+        to the change that made it, so the next request on any worker after the client hears
+        back sees it (LocalState reads the page on every version())."""
+        if self.page is not None:
+            self.page.words[VERSION] = version
 
     def _feed_wanted(self, on: bool) -> None:
         """Workers publish feed events only while someone may read them: on from the first
         feed_position (before its reply, as _announce), off when the last reader goes."""
         if on != self._feed_on:
             self._feed_on = on
-            self._tell_watchers(WATCH.pack(b"f", on))
-
-    def _tell_watchers(self, frame: bytes) -> None:
-        for writer in list(self._watchers):
-            if writer.transport.is_closing():
-                self._watchers.discard(writer)
-                continue
-            writer.write(frame)
+            if self.page is not None:
+                self.page.words[FEED] = on
 
     def _subscribe(self, writer: asyncio.StreamWriter, after: Any) -> None:
         """From now on, and first what was published after `after` (a feed_position) if the

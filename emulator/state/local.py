@@ -14,24 +14,16 @@ import asyncio
 import contextlib
 import itertools
 import os
-import select
-import socket
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from emulator.identity.clock import Clock
 from emulator.state.memory import JOURNAL_SIZE
+from emulator.state.page import FEED, VERSION, ControlPage, page_path
 from emulator.state.store import JOURNALS, ControlDoc, StateUnavailable
-from emulator.state.wire import (
-    WATCH,
-    FrameError,
-    doc_from_json,
-    encode,
-    read_frame,
-    socket_path,
-)
+from emulator.state.wire import FrameError, doc_from_json, encode, read_frame, socket_path
 
 CALL_TIMEOUT = 5.0  # the supervisor answers at once, or it is gone
 
@@ -54,13 +46,14 @@ class LocalState:
         self._batch: list[list[Any]] = []
         # This worker's journal entries: kept here, read by the host when someone asks.
         self._journals = {name: deque[dict[str, Any]](maxlen=JOURNAL_SIZE) for name in JOURNALS}
-        # The watch connection: a plain non-blocking socket the host writes each new control
-        # version to; version() reads it without waiting (see StateHost._announce).
-        self._watch: socket.socket | None = None
-        self._watch_poll = select.poll()
-        self._watch_buffer = b""
-        self._watched: int | None = None
-        self._feed_on = True  # until the watch says no one reads the feed
+        # The journals this worker's control plane keeps anyway, read from there (read_through)
+        self._read_through: dict[
+            str, tuple[Callable[[], list[dict[str, Any]]], Callable[[], None]]
+        ] = {}
+        # The host's control page (page.py), mapped while connected: version() and
+        # feed_wanted() read it on every API request, without a system call.
+        self._page: ControlPage | None = None
+        self._words: memoryview | None = None
 
     # --- the connection -------------------------------------------------------------------------
 
@@ -77,7 +70,7 @@ class LocalState:
             raise StateUnavailable(self.label, exc.strerror or str(exc)) from None
         writer.write(encode({"op": "hello", "args": [self.replica_id]}))
         self._writer = writer
-        self._open_watch()
+        self._open_page()
         self._reader_task = asyncio.ensure_future(self._read_replies(reader))
         return writer
 
@@ -105,60 +98,29 @@ class LocalState:
         if message.get("notice") == "reset":
             for journal in self._journals.values():
                 journal.clear()
+            for _, clear in self._read_through.values():
+                clear()
         elif message.get("op") == "entries" and self._writer is not None:
-            entries = list(self._journals.get(message["args"][0], ()))
+            name = message["args"][0]
+            kept = self._read_through.get(name)
+            entries = list(self._journals.get(name, ())) if kept is None else kept[0]()
             self._writer.write(encode({"answer": message["ask"], "ok": entries}))
 
-    def _open_watch(self) -> None:
-        watch = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def _open_page(self) -> None:
+        self._close_page()
         try:
-            watch.connect(self.path)  # a Unix socket connects at once or not at all
-            watch.sendall(encode({"op": "watch"}))
-        except OSError:
-            watch.close()
+            self._page = ControlPage(page_path(self.path))
+        except OSError:  # then version() asks the host, and the feed is published
             return
-        watch.setblocking(False)
-        # Asked on every request whether anything arrived: a poll answers "no" without the
-        # BlockingIOError a recv raises (a few times cheaper).
-        self._watch_poll = select.poll()
-        self._watch_poll.register(watch, select.POLLIN)
-        self._watch, self._watch_buffer, self._watched = watch, b"", None
+        self._words = self._page.words
 
-    def _read_watch(self) -> int | None:
-        """The latest control version the host announced, read without waiting; None if the
-        watch is not there (then version() asks)."""
-        watch = self._watch
-        if watch is None:
-            return None
-        if not self._watch_poll.poll(0):
-            return self._watched
-        while True:
-            try:
-                data = watch.recv(4096)
-            except BlockingIOError:
-                break
-            except OSError:
-                data = b""
-            if not data:
-                self._close_watch()
-                return None
-            self._watch_buffer += data
-        whole = len(self._watch_buffer) - len(self._watch_buffer) % WATCH.size
-        for kind, value in WATCH.iter_unpack(self._watch_buffer[:whole]):
-            if kind == b"v":
-                self._watched = value
-            else:
-                self._feed_on = bool(value)
-        self._watch_buffer = self._watch_buffer[whole:]
-        return self._watched
-
-    def _close_watch(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
-        self._watch, self._watched, self._feed_on = None, None, True
+    def _close_page(self) -> None:
+        if self._page is not None:
+            self._page.close()
+        self._page, self._words = None, None
 
     def _lost(self) -> None:
-        self._close_watch()
+        self._close_page()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -225,10 +187,14 @@ class LocalState:
 
     # --- the control document -------------------------------------------------------------------
 
+    def version_now(self) -> int | None:
+        words = self._words
+        return None if words is None else words[VERSION]
+
     async def version(self) -> int:
-        watched = self._read_watch()
-        if watched is not None:
-            return watched
+        words = self._words
+        if words is not None:
+            return words[VERSION]
         return int(await self._call("version"))
 
     async def control(self) -> ControlDoc:
@@ -263,6 +229,12 @@ class LocalState:
     def append(self, journal: str, entry: dict[str, Any]) -> None:
         self._journals[journal].append(entry)
 
+    def read_through(
+        self, journal: str, read: Callable[[], list[dict[str, Any]]], clear: Callable[[], None]
+    ) -> bool:
+        self._read_through[journal] = (read, clear)
+        return True
+
     async def flush(self) -> None:
         """A round trip: the host reads one connection in order, so what was sent before it
         (the feed's events) has been handled when it answers."""
@@ -272,8 +244,8 @@ class LocalState:
         return list(await self._call("entries", journal))
 
     def feed_wanted(self) -> bool:
-        self._read_watch()
-        return self._feed_on  # the host says whether any worker's stream reads the feed
+        words = self._words  # the host says whether any worker's stream reads the feed
+        return True if words is None else bool(words[FEED])
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         if self.feed_wanted():  # nobody reads the feed: nothing to send

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from emulator.identity.clock import Clock
@@ -78,6 +78,9 @@ class MemoryState:
         self._version += 1
 
     async def version(self) -> int:
+        return self._version
+
+    def version_now(self) -> int | None:
         return self._version
 
     async def control(self) -> ControlDoc:
@@ -156,6 +159,11 @@ class MemoryState:
     # --- journals and the feed
     def append(self, journal: str, entry: dict[str, Any]) -> None:
         self._journals[journal].append(entry)
+
+    def read_through(
+        self, journal: str, read: Callable[[], list[dict[str, Any]]], clear: Callable[[], None]
+    ) -> bool:
+        return False  # it is the journal every replica reads
 
     async def flush(self) -> None:
         pass

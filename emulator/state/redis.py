@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -146,6 +146,9 @@ class RedisState:
             raise self._unavailable(exc) from None
 
     # --- the control document
+    def version_now(self) -> int | None:
+        return None  # a round trip each time: see version()
+
     async def version(self) -> int:
         try:
             value = await self._redis.get(self.keys["version"])
@@ -243,6 +246,11 @@ class RedisState:
     # --- journals and the feed: batched, pipelined writes
     def append(self, journal: str, entry: dict[str, Any]) -> None:
         self._queue(self.keys[f"journal:{journal}"], entry)
+
+    def read_through(
+        self, journal: str, read: Callable[[], list[dict[str, Any]]], clear: Callable[[], None]
+    ) -> bool:
+        return False  # the other replicas read Redis, not this process
 
     def feed_wanted(self) -> bool:
         return True  # the readers are other replicas' streams: unknown here

@@ -9,7 +9,7 @@ posted to one replica is seen by the very next request on any other.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -74,6 +74,11 @@ class SharedState(Protocol):
 
     # --- the control document: clock, fault rules and their counters, scenarios, reset epoch
     async def version(self) -> int: ...
+    def version_now(self) -> int | None:
+        """The control version when it can be read without waiting (in this process, or from
+        a page shared with the host), else None: then version() asks."""
+        ...
+
     async def control(self) -> ControlDoc: ...
     async def change_clock(
         self, wall: float, advance: float, freeze: bool | None
@@ -102,6 +107,15 @@ class SharedState(Protocol):
     # --- journals and the live feed
     def append(self, journal: str, entry: dict[str, Any]) -> None:
         """Record an entry (a backend may batch the writes; see flush)."""
+        ...
+
+    def read_through(
+        self, journal: str, read: Callable[[], list[dict[str, Any]]], clear: Callable[[], None]
+    ) -> bool:
+        """Offer this replica's own copy of `journal`: True if the backend reads it with
+        `read` when someone asks (and empties it with `clear` on a reset), so that no entry
+        need be appended (the local state, whose host asks each worker); False if append()
+        must be told of each one."""
         ...
 
     async def flush(self) -> None: ...

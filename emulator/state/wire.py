@@ -4,8 +4,8 @@ A frame is a 4-byte big-endian length and that many bytes of UTF-8 JSON. A reque
 `{"id": N, "op": NAME, "args": [...]}` and gets `{"id": N, "ok": RESULT}` or
 `{"id": N, "error": TEXT}`; without an id it is one-way (append, publish) and gets nothing.
 A connection that sends `{"op": "events"}` receives `{"event": [ID, KIND, DATA]}` frames from
-then on. A connection that sends `{"op": "watch"}` receives 9-byte records (WATCH): the control
-version now and after every change, and whether the feed has readers. A frame
+then on. (The control version and whether the feed has readers are not sent: the workers read
+them from the control page, page.py.) A frame
 `{"op": "batch", "args": [[OP, ARGS], ...]}` carries the one-way operations of one turn of a
 worker's event loop; `{"ask": N, ...}` is the host asking a worker (its journal entries), which
 answers `{"answer": N, "ok": ...}`; `{"notice": "reset"}` tells it to clear them.
@@ -23,9 +23,6 @@ from emulator.state.store import ControlDoc
 
 LOCAL_SCHEME = "local:"
 HEADER = struct.Struct(">I")
-# What a watch connection receives: b"v" and each new control version, b"f" and whether the
-# live feed has readers (1) or not (0).
-WATCH = struct.Struct(">cQ")
 MAX_FRAME = 16 << 20  # a journal read of 1000 entries is well below
 
 

@@ -4,6 +4,8 @@ passes the same Protocol suite as the memory and Redis backends, and holds acros
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from emulator.identity.clock import Clock
 from emulator.state.backends import open_state
 from emulator.state.host import StateHost
+from emulator.state.page import page_path
 from emulator.state.store import REQUESTS, SharedState, StateUnavailable, check_url
 
 # The Protocol suite, run here against the local backend (the `state` fixture below).
@@ -163,4 +166,59 @@ async def test_feed_wanted_follows_whether_any_worker_reads_the_feed(host: State
                 await one.ping()
     finally:
         await one.close()
+        await other.close()
+
+
+async def test_the_control_page_is_private_and_goes_with_the_host(tmp_path: Path) -> None:
+    served = StateHost(str(tmp_path / "state.sock"))
+    await served.start()
+    page = page_path(served.path)
+    assert stat.S_IMODE(os.stat(page).st_mode) == 0o600
+    await served.close()
+    with pytest.raises(FileNotFoundError):
+        os.stat(page)
+
+
+async def test_workers_read_changes_from_the_page_or_ask_without_it(host: StateHost) -> None:
+    """A worker that maps the page sees a change made through another before that change's
+    caller hears back; one that cannot (the page is gone) asks the host, and still sees it."""
+    paged = local(host)
+    await paged.start()
+    os.unlink(page_path(host.path))
+    asking, changer = local(host), local(host)
+    await asking.start()
+    await changer.start()
+    try:
+        before = await paged.version()
+        assert await asking.version() == before
+        await changer.add_rules([{"fault": "latency", "delay_ms": 5}])
+        assert await paged.version() == before + 1
+        assert await asking.version() == before + 1
+        assert asking.feed_wanted()  # without the page it cannot know: it publishes
+        assert not paged.feed_wanted()
+    finally:
+        for worker in (paged, asking, changer):
+            await worker.close()
+
+
+async def test_a_journal_read_through_is_asked_for_and_emptied_by_a_reset(host: StateHost) -> None:
+    """A worker that keeps a journal itself (read_through) sends no entry: a read asks it,
+    and a reset through another worker empties it before the reset's caller hears back."""
+    keeper, other = local(host), local(host)
+    await keeper.start()
+    await other.start()
+    try:
+        kept = [{"at": 2.0, "path": "/kept"}]
+        assert keeper.read_through(REQUESTS, lambda: list(kept), kept.clear)
+        other.append(REQUESTS, {"at": 1.0, "path": "/sent"})
+        await other.flush()
+        assert await other.entries(REQUESTS) == [
+            {"at": 1.0, "path": "/sent"},
+            {"at": 2.0, "path": "/kept"},
+        ]
+        await other.reset()
+        assert await other.entries(REQUESTS) == []
+        assert kept == []
+    finally:
+        await keeper.close()
         await other.close()

@@ -302,6 +302,11 @@ def test_the_control_plane_of_one_worker_is_every_workers(workers):
                     assert resp.status == 503
                     failed_on.add(resp.headers[WORKER_HEADER].split()[0])
             assert failed_on == {"0", "1"}
+            # The request journal is every worker's, read where each keeps it.
+            journalled = url + "/_emulator/requests?path=/v1/realtime/client-secrets"
+            async with http.get(journalled) as resp:
+                statuses = [entry["status"] for entry in (await resp.json())["requests"]]
+                assert statuses == [503] * 40
             async with http.delete(url + "/_emulator/faults") as resp:
                 assert resp.status == 200
             clients = await open_sessions_on_both(url, http)
@@ -336,6 +341,8 @@ def test_the_control_plane_of_one_worker_is_every_workers(workers):
                     )
                 async with http.get(url + "/_emulator/sessions?state=live") as resp:
                     assert (await resp.json())["sessions"] == []
+                async with http.get(journalled) as resp:  # the reset emptied every worker's
+                    assert (await resp.json())["requests"] == []
             finally:
                 for client in clients:
                     await client.hangup()
