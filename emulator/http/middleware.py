@@ -25,7 +25,7 @@ from aiohttp import web
 from emulator.http import errors
 from emulator.http.exchange import EXCHANGE, Exchange
 from emulator.http.health import Readiness
-from emulator.process.logs import log_access
+from emulator.process.logs import escape, log_access
 from emulator.state.store import StateUnavailable
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Test-Id"
 CORS_MAX_AGE = "600"
 CLIENT_CLOSED_REQUEST = 499
-ACCESS_LINE = "%s %s %d %.1fms conversation_id=%s%s"
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 TEST_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:/\[\]-]{1,200}")
 
@@ -97,16 +96,12 @@ def make_request_middleware(
     ) -> None:
         elapsed_ms = (perf_counter() - started) * 1000
         failure = exchange.auth_failure
+        # The path as sent, percent-encoded (a %0a stays three characters), is the one part a
+        # client chose (the parser admits only known methods; repr() escapes the failure).
         log_access(
-            ACCESS_LINE,
-            (
-                method,
-                request.rel_url.raw_path,  # as sent, percent-encoded (a %0a stays three characters)
-                status,
-                elapsed_ms,
-                exchange.conversation_id or "-",
-                "" if failure is None else f" auth_failure={failure!r}",
-            ),
+            f"{method} {escape(request.rel_url.raw_path)} {status} {elapsed_ms:.1f}ms "
+            f"conversation_id={exchange.conversation_id or '-'}"
+            f"{'' if failure is None else f' auth_failure={failure!r}'}"
         )
         if on_response is not None:
             on_response(exchange, method, path, status, elapsed_ms)

@@ -153,8 +153,10 @@ _Installed = tuple[LineBatchingHandler, EscapingFormatter, str]
 _installed: _Installed | None = None
 
 
-def log_access(message: str, args: tuple[object, ...]) -> None:
-    """An INFO line on the access logger: what `access_logger.info(message, *args)` writes.
+def log_access(text: str) -> None:
+    """An INFO line on the access logger: what `access_logger.info(text)` writes. `text` is
+    the message itself, formatted by the caller in one step, and written as given: the caller
+    escape()s what a client sent (the logging module's way escapes the whole message anyway).
 
     While the line can only reach the handler of setup_logging() (no other handler, filter or
     level on the way, as when no test captures the logs), the line is formatted here, byte for
@@ -169,13 +171,13 @@ def log_access(message: str, args: tuple[object, ...]) -> None:
         installed = _only_handler()
         if installed is None:
             _ACCESS.handle(
-                _ACCESS.makeRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, message, args, None)
+                _ACCESS.makeRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, text, (), None)
             )
             return
     handler, formatter, middle = installed
     # time_ns(), as a LogRecord takes `created` and `msecs` (Python 3.12 on)
     when = formatter.stamp_ns(time.time_ns())
-    handler.add_line(f"{when}{middle}{escape(message % args)}{handler.terminator}")
+    handler.add_line(f"{when}{middle}{text}{handler.terminator}")
 
 
 def _only_handler() -> _Installed | None:
