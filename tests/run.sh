@@ -75,6 +75,9 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 quietly pip .venv/bin/python -m pip install --disable-pip-version-check -e '.[test]'
 echo "orga-emulator $(.venv/bin/python -c 'import emulator; print(emulator.__version__)') (editable)"
+# An editable install compiles no bytecode, and where PYTHONDONTWRITEBYTECODE is set nothing
+# writes it later: every emulator the suite starts would compile its modules again (~80 ms).
+.venv/bin/python -m compileall -q emulator turn_stub >/dev/null
 
 step "Python SDK orga-ai from the current SDK sources"
 ORGA_PY_SDK="${ORGA_SDK_SRC:-../shared/orga-sdk-src}/packages/server/python"
