@@ -72,7 +72,7 @@ class StateHost:
         self._feeds: set[asyncio.StreamWriter] = set()
         self._reports: dict[str, tuple[dict[str, Any], float]] = {}
         self._events = 0
-        self.page: ControlPage | None = None  # made by start()
+        self._page: ControlPage | None = None  # made by start()
         self._workers: set[asyncio.StreamWriter] = set()  # each worker's main connection
         self._feed_on = False
         self._asks: dict[int, asyncio.Future[list[dict[str, Any]]]] = {}
@@ -83,8 +83,8 @@ class StateHost:
     async def start(self) -> None:
         old_umask = os.umask(0o077)  # the socket is the supervisor user's alone
         try:
-            self.page = ControlPage(page_path(self.path), writable=True)
-            self.page.words[VERSION] = await self.memory.version()
+            self._page = ControlPage(page_path(self.path), writable=True)
+            self._page.words[VERSION] = await self.memory.version()
             self._server = await asyncio.start_unix_server(self._serve, self.path)
         finally:
             os.umask(old_umask)
@@ -98,9 +98,9 @@ class StateHost:
             task.cancel()
         if self._connections:
             await asyncio.gather(*self._connections, return_exceptions=True)
-        if self.page is not None:
-            self.page.close()
-            self.page = None
+        if self._page is not None:
+            self._page.close()
+            self._page = None
         for path in (self.path, page_path(self.path)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
@@ -213,16 +213,16 @@ class StateHost:
         """The new control version on the control page (page.py). Written before the reply
         to the change that made it, so the next request on any worker after the client hears
         back sees it (LocalState reads the page on every version())."""
-        if self.page is not None:
-            self.page.words[VERSION] = version
+        if self._page is not None:
+            self._page.words[VERSION] = version
 
     def _feed_wanted(self, on: bool) -> None:
         """Workers publish feed events only while someone may read them: on from the first
         feed_position (before its reply, as _announce), off when the last reader goes."""
         if on != self._feed_on:
             self._feed_on = on
-            if self.page is not None:
-                self.page.words[FEED] = on
+            if self._page is not None:
+                self._page.words[FEED] = on
 
     def _subscribe(self, writer: asyncio.StreamWriter, after: Any) -> None:
         """From now on, and first what was published after `after` (a feed_position) if the

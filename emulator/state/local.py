@@ -192,10 +192,8 @@ class LocalState:
         return None if words is None else words[VERSION]
 
     async def version(self) -> int:
-        words = self._words
-        if words is not None:
-            return words[VERSION]
-        return int(await self._call("version"))
+        now = self.version_now()
+        return int(await self._call("version")) if now is None else now
 
     async def control(self) -> ControlDoc:
         return doc_from_json(await self._call("control"))

@@ -29,7 +29,6 @@ class ControlPage:
     """One mapping of the page; `writable` for the host that creates it."""
 
     def __init__(self, path: str, *, writable: bool = False) -> None:
-        self.path = path
         if writable:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)  # a crashed host's, as asyncio does with a stale socket
