@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 
-from turn_stub.policy import is_wildcard
+from turn_stub.policy import is_wildcard, primary_address
 
 # The name TLS mode serves Orga's API under (@orga-ai/core hard-codes it); see process/tls.py.
 ORGA_API_HOST = "api.orga-ai.com"
@@ -25,17 +24,6 @@ class ListenError(OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
-
-
-def primary_address() -> str | None:
-    """The address the default route leaves from; connect() on UDP sends nothing."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(("192.0.2.1", 9))
-            address = sock.getsockname()[0]
-        except OSError:
-            return None
-    return None if address == "0.0.0.0" else address
 
 
 def reachable_host(bind_host: str) -> str:

@@ -43,7 +43,11 @@ OPTIONS = OptionTable(
         Option("port", "Port for both UDP and TCP (0: any free one).", int),
         Option("realm", "REALM of the long-term credentials."),
         Option("secret", "TURN REST shared secret; a generated one is printed at startup."),
-        Option("relay_address", "Address relayed sockets bind to. Default: the host address."),
+        Option(
+            "relay_address",
+            "Address relayed sockets bind to. Default: the host address; for 0.0.0.0, the "
+            "address the default route leaves from.",
+        ),
         Option("advertised_address", "Address put in XOR-RELAYED-ADDRESS (1:1 NAT)."),
         Option("max_allocations", "Allocations in total.", int),
         Option("max_allocations_per_user", "Allocations per user.", int),

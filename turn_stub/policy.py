@@ -210,6 +210,21 @@ def local_host_for(bind_host: str) -> str:
     return "127.0.0.1" if is_wildcard(bind_host) else bind_host
 
 
+def primary_address() -> str | None:
+    """The IPv4 address the default route leaves from; connect() on UDP sends nothing.
+
+    Where a machine has a bridge (docker0) or a VPN, the first interface in order need not be
+    the one its clients reach it by, nor one whose traffic the kernel leaves alone: docker
+    masquerades what its bridge's address sends to this host's other addresses."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))
+            address = str(sock.getsockname()[0])
+        except OSError:
+            return None
+    return None if address == "0.0.0.0" else address
+
+
 def interface_addresses() -> list[str]:
     """This host's own addresses, read once at startup (Linux ioctl, else resolver)."""
     found: list[str] = []

@@ -25,7 +25,7 @@ from .allocation import Address, Allocation
 from .allocations import AllocationTable, Lifetimes
 from .auth import Authenticator, Credentials
 from .nonce import NonceIssuer
-from .policy import PeerPolicy, interface_addresses, is_wildcard, unwrap
+from .policy import PeerPolicy, interface_addresses, is_wildcard, primary_address, unwrap
 from .quota import Quota
 from .transport import ClientLink, TcpConnection, UdpServerProtocol
 
@@ -39,7 +39,7 @@ class TurnConfig:
     realm: str = "orga-emulator"
     # The TURN REST shared secret; a random one unless the emulator shares its own.
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    relay_address: str | None = None  # default: host, or an interface address for a wildcard host
+    relay_address: str | None = None  # default: host; for a wildcard host the default route's
     advertised_address: str | None = None  # XOR-RELAYED-ADDRESS behind a 1:1 NAT
     default_lifetime: int = 600
     max_lifetime: int = 3600
@@ -132,7 +132,7 @@ class TurnServer:
         local = interface_addresses()
         table.relay_address = config.relay_address or config.host
         if config.relay_address is None and is_wildcard(config.host):
-            table.relay_address = _first_public_ipv4(local)
+            table.relay_address = primary_address() or _first_public_ipv4(local)
         table.advertised_address = config.advertised_address or table.relay_address
         if unwrap(table.relay_address).version != 4:
             raise ValueError("relayed addresses are IPv4 only: set relay_address")

@@ -11,7 +11,6 @@ import binascii
 import hashlib
 import hmac
 import os
-import socket
 import struct
 import time
 from collections.abc import Sequence
@@ -286,13 +285,3 @@ def send_indication(peer: tuple[str, int], payload: bytes, extra: Sequence[Attr]
     transaction_id = tid()
     attributes = [(XOR_PEER_ADDRESS, xor_peer(peer, transaction_id)), (DATA, payload), *extra]
     return encode(SEND_INDICATION, transaction_id, attributes, fingerprint=False)
-
-
-def interface_ipv4() -> str:
-    """This machine's own non-loopback IPv4 address (a UDP connect sends nothing)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(("192.0.2.1", 9))
-            return sock.getsockname()[0]
-        except OSError:
-            return "127.0.0.1"

@@ -81,7 +81,7 @@ def test_the_browser_connects_through_turn(wide_emulator, relay_browser, transpo
     call = relay_only_call(browser, base_url, token, turn, _source(browser))
 
     pair = selected_pair(browser)
-    assert pair["local"]["candidateType"] == "relay"
+    assert pair["local"]["candidateType"] == "relay", pair
     assert pair["local"]["relayProtocol"] == transport
     if browser.engine == "chromium":  # Firefox's stats have no `url`
         assert pair["local"]["url"] == turn["urls"][0]
