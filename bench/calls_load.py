@@ -12,6 +12,9 @@ addTrack) in a tiny aiohttp server, as the reference.
     python bench/calls_load.py --workers 1,2 --load-cores 1 --stock-sessions 0
         # each worker count in turn, the emulator on every core but 1, the load on core 1
 
+    python bench/calls_load.py --workers 1,2 --load-cores 1 --sessions-per-worker 10
+        # 10 sessions on 1 worker, then 20 on 2: each process holds 10 in both runs
+
     python bench/calls_load.py --workers 1,2 --load-cores 1 --reference two-processes
         # and two plain emulators side by side, nothing shared, given the sessions as the two
         # workers got them: what two interpreters cost by themselves, the baseline for 2
@@ -601,6 +604,8 @@ async def main_async(args: argparse.Namespace) -> None:
     runs: list[tuple[str, RunResult]] = []
     for workers in counts_of_workers:
         args.workers = workers
+        if args.sessions_per_worker:
+            args.sessions = args.sessions_per_worker * int(workers)
         name = f"orga-emulator ({args.echo_mode} echo, {workers} worker(s))"
         emulator = await run(name, args, payloads, unique, levels, stock=False)
         report(emulator, live=True, mode=args.echo_mode)
@@ -655,6 +660,14 @@ def main() -> None:
     )
     parser.add_argument("--sessions", type=int, default=25, help="live sessions (default 25)")
     parser.add_argument(
+        "--sessions-per-worker",
+        type=int,
+        metavar="N",
+        help="instead of --sessions: N per worker (--workers 1,2 runs N, then 2N), so that "
+        "each process holds as many sessions in every run: a process's CPU per session falls "
+        "as it holds more of them, which a fixed --sessions split over more workers shows too",
+    )
+    parser.add_argument(
         "--stock-sessions",
         type=int,
         default=4,
@@ -687,6 +700,10 @@ def main() -> None:
     add_scale_options(parser)
     parser.add_argument("--serve-stock", metavar="PORT_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sessions_per_worker is not None and not all(
+        w.strip().isdigit() for w in args.workers.split(",")
+    ):
+        parser.error("--sessions-per-worker needs --workers as numbers, e.g. 1,2")
     if args.serve_stock:
         asyncio.run(serve_stock(args.serve_stock))
         return
