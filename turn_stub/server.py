@@ -39,7 +39,7 @@ class TurnConfig:
     realm: str = "orga-emulator"
     # The TURN REST shared secret; a random one unless the emulator shares its own.
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    relay_address: str | None = None  # default: host; for a wildcard host the default route's
+    relay_address: str | None = None  # default: host; wildcard: the default route's address
     advertised_address: str | None = None  # XOR-RELAYED-ADDRESS behind a 1:1 NAT
     default_lifetime: int = 600
     max_lifetime: int = 3600

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.kit.netns import Namespace
-from tests.turn.raw import RawClient, Session, allocate, rest_credentials
+from tests.turn.raw import SECRET, RawClient, Session, allocate, rest_credentials
 from turn_stub.policy import interface_addresses, primary_address
 from turn_stub.server import TurnConfig, TurnServer
 
@@ -35,11 +35,11 @@ def _two_interfaces(namespace: Namespace) -> None:
 
 
 async def _relayed_address(**config: str) -> tuple[list[str], str | None, tuple[str, int]]:
-    server = TurnServer(TurnConfig(port=0, secret="netns-secret", **config))  # type: ignore[arg-type]
+    server = TurnServer(TurnConfig(port=0, secret=SECRET, **config))  # type: ignore[arg-type]
     await server.start()
     client = await RawClient.connect(("127.0.0.1", server.udp_address[1]))
     try:
-        session = Session(client, *rest_credentials(time.time() + 600, "alice", "netns-secret"))
+        session = Session(client, *rest_credentials(time.time() + 600))
         response = await allocate(session)
         return interface_addresses(), primary_address(), response.attributes["XOR-RELAYED-ADDRESS"]
     finally:
