@@ -19,6 +19,7 @@ from emulator.control.plane import CONTROL
 from emulator.control.replica import REPLICA
 from emulator.demo.app import add_demo
 from emulator.http import health, openapi
+from emulator.http.auth import GRANTS, Grants
 from emulator.http.guard import SERVED_NAMES
 from emulator.http.health import READINESS, Readiness
 from emulator.http.middleware import (
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     if isinstance(state, MemoryState):
         app[LEDGER] = state.ledger  # the memory backend's claims, as before
     app[USERS] = UserDirectory.from_sources(settings.users)
+    app[GRANTS] = Grants(settings.api_keys, app[USERS], app[TOKENS])
     app[SESSIONS] = SessionRegistry(settings, ids, clock)
     app[RELAY] = RelayService(settings, clock)
     app[READINESS] = readiness = Readiness(*(["turn"] if settings.turn else []))

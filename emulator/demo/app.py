@@ -23,7 +23,8 @@ from emulator import __version__
 from emulator.ai import voices
 from emulator.config import SETTINGS, Settings
 from emulator.http import errors, guard
-from emulator.http.auth import mint_token
+from emulator.http.auth import GRANTS, mint_token
+from emulator.identity.tokens import TOKENS
 from emulator.net import is_loopback_host
 from emulator.rtc.relay import RELAY
 
@@ -139,9 +140,9 @@ async def dev_session_config(request: web.Request) -> web.Response:
     if request.method not in ("GET", "POST"):
         raise errors.method_not_allowed(request.method, {"GET", "POST"})
     config = request.config_dict
-    issued = mint_token(
-        request, config[SETTINGS].api_keys[0], request.query.get("email", DEV_EMAIL), config
-    )
+    email = request.query.get("email", DEV_EMAIL)
+    grant = config[GRANTS].for_key(config[SETTINGS].api_keys[0], email)
+    issued = mint_token(request, grant, config[TOKENS])
     return web.json_response(
         {
             "ephemeralToken": issued.token,

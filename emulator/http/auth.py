@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from emulator.http import errors
 from emulator.http.exchange import EXCHANGE
-from emulator.identity.tokens import TOKENS, InvalidToken, IssuedToken, TokenAuthority
-from emulator.identity.users import USERS, account_user_id
+from emulator.identity.tokens import TOKENS, Grant, InvalidToken, IssuedToken, TokenAuthority
+from emulator.identity.users import UserDirectory, account_user_id
 
 API_KEY_PREFIX = "sk_orga_ai_"
 
@@ -29,36 +29,73 @@ def bearer_credential(header: str) -> str:
     return credential.strip() if scheme.lower() == "bearer" else ""
 
 
-def require_api_key(request: web.Request, accepted: tuple[str, ...]) -> str:
-    """The caller's API key; 401 (nested envelope) when missing, malformed or unknown."""
-    key = bearer_credential(request.headers.get("Authorization", ""))
+def _api_key(authorization: str, accepted: tuple[str, ...]) -> str:
+    """The API key of an Authorization header; 401 (nested envelope) when missing, malformed
+    or unknown."""
+    key = bearer_credential(authorization)
     if not key.startswith(API_KEY_PREFIX) or key not in accepted:
         raise errors.invalid_api_key()
     return key
 
 
+GRANTS_KEPT = 4096
+
+
+class Grants:
+    """The grant a client-secrets request mints under, by its Authorization header and email:
+    the key checked, its id worked out, the user looked up and the token's head signed once
+    per pair, not on every request (a test run uses a few). Only valid pairs are kept, at most
+    GRANTS_KEPT: the keys and the users are fixed for the emulator's life."""
+
+    def __init__(
+        self, api_keys: tuple[str, ...], users: UserDirectory, tokens: TokenAuthority
+    ) -> None:
+        self._api_keys = api_keys
+        self._users = users
+        self._tokens = tokens
+        self._found: dict[tuple[str, str | None], Grant] = {}
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def find(self, authorization: str, email: str | None) -> Grant:
+        """The grant of a request's Authorization header and email: 401 (nested envelope) when
+        the key is missing, malformed or unknown, 404 when `email` is not a user. Without an
+        email, the API key's own account (@orga-ai/node 1.0.1 sends none)."""
+        pair = (authorization, email)
+        grant = self._found.get(pair)
+        if grant is None:
+            key_id = api_key_id(_api_key(authorization, self._api_keys))
+            if email is None:
+                grant = self._tokens.grant(account_user_id(key_id), None, key_id)
+            else:
+                found = self._users.user(email)
+                if found is None:
+                    raise errors.user_not_found()
+                grant = self._tokens.grant(found[0], found[1], key_id)
+            if len(self._found) >= GRANTS_KEPT:
+                self._found.clear()
+            self._found[pair] = grant
+        return grant
+
+    def for_key(self, key: str, email: str | None) -> Grant:
+        """find() for a key the emulator holds (the demo's helper mints with the first)."""
+        return self.find(f"Bearer {key}", email)
+
+
+GRANTS = web.AppKey("grants", Grants)
+
+
 def mint_token(
-    request: web.Request, key: str, email: str | None, config: Mapping[Any, Any] | None = None
+    request: web.Request, grant: Grant, tokens: TokenAuthority | None = None
 ) -> IssuedToken:
-    """A token for the user `email` (404 when not a user), or without an email for the API
-    key's own account (@orga-ai/node 1.0.1 sends none). A token minted under an X-Test-Id
-    carries it, so the session it opens is attributed to the test. `config` holds the users
-    and the token authority: the request's app, unless given (the demo's helper, a sub-app,
-    passes its request's config_dict)."""
-    if config is None:
-        config = request.app
-    key_id = api_key_id(key)
-    if email is None:
-        user_id = account_user_id(key_id)
-    else:
-        found = config[USERS].user(email)
-        if found is None:
-            raise errors.user_not_found()
-        user_id, email = found
+    """A token under `grant`. A token minted under an X-Test-Id carries it, so the session it
+    opens is attributed to the test. `tokens` is the request's app's authority, unless given
+    (the demo's helper, a sub-app, passes its request's config_dict's)."""
     exchange = request[EXCHANGE]
-    issued = config[TOKENS].mint(
-        user_id=user_id, email=email, api_key_id=key_id, test_id=exchange.test_id
-    )
+    if tokens is None:
+        tokens = request.app[TOKENS]
+    issued = tokens.mint_for(grant, exchange.test_id)
     exchange.token_jti = issued.claims["jti"]
     return issued
 

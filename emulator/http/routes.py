@@ -6,9 +6,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from emulator.ai.params import ParamError
-from emulator.config import SETTINGS
 from emulator.http import errors
-from emulator.http.auth import mint_token, require_api_key, require_ephemeral_token
+from emulator.http.auth import GRANTS, mint_token, require_ephemeral_token
 from emulator.http.bodies import parse_call_request, read_json
 from emulator.http.exchange import EXCHANGE
 from emulator.identity.tokens import TOKENS
@@ -26,8 +25,8 @@ JSON_HEADERS = CIMultiDict({"Content-Type": "application/json; charset=utf-8"})
 @routes.post("/v1/realtime/client-secrets")
 async def create_client_secret(request: web.Request) -> web.Response:
     app = request.app
-    key = require_api_key(request, app[SETTINGS].api_keys)
-    issued = mint_token(request, key, request.query.get("email"), app)
+    grant = app[GRANTS].find(request.headers.get("Authorization", ""), request.query.get("email"))
+    issued = mint_token(request, grant, app[TOKENS])
     body = client_secret_body(issued.token, issued.expires_at)
     return web.Response(body=body.encode(), headers=JSON_HEADERS.copy())
 

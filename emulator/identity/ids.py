@@ -25,7 +25,8 @@ class IdFactory:
         return "conv_" + self._hex(12)
 
     def token_id(self) -> str:
-        return "tok_" + self._hex(12)
+        # _hex(12) written out: one per minted token
+        return "tok_" + self._random.getrandbits(96).to_bytes(12, "big").hex()
 
     def event_id(self) -> str:
         return "event_" + self._hex(8)

@@ -52,8 +52,9 @@ class InvalidJws(ValueError):
 
 
 def _b64encode(data: bytes) -> bytes:
-    """base64url without padding (base64.urlsafe_b64encode, less two Python calls)."""
-    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+    """base64url without padding (base64.urlsafe_b64encode, less two Python calls): "=" is
+    only ever padding, so translate() drops it."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE, b"=")
 
 
 _HEADER = _b64encode(_compact({"alg": ALGORITHM, "typ": "JWT"}).encode())
@@ -129,13 +130,15 @@ def payload_prefix(text: str, secret: bytes) -> PayloadPrefix:
 
 
 def sign_after(prefix: PayloadPrefix, text: str) -> str:
-    """sign() of the payload the prefix's text then `text`, byte for byte."""
-    tail = _b64encode(prefix.rest + text.encode())
+    """sign() of the payload the prefix's text then `text`, byte for byte. Once per minted
+    token: _b64encode() is written out here."""
+    tail = binascii.b2a_base64(prefix.rest + text.encode(), newline=False).translate(_URLSAFE, b"=")
     inner = prefix.inner.copy()
     inner.update(tail)
     outer = prefix.outer.copy()
     outer.update(inner.digest())
-    return b"".join((prefix.signing_input, tail, b".", _b64encode(outer.digest()))).decode()
+    signature = binascii.b2a_base64(outer.digest(), newline=False).translate(_URLSAFE, b"=")
+    return b"".join((prefix.signing_input, tail, b".", signature)).decode()
 
 
 def _segments(token: str) -> list[str]:

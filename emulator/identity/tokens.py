@@ -51,6 +51,16 @@ def _payload_head(user_id: str, email: str | None, api_key_id: str) -> str:
     return jws.compact_json(claims)[:-1] + ',"iat":'
 
 
+class Grant(NamedTuple):
+    """Whom tokens are minted for, as each of their tokens claims it, with the head of their
+    payload signed ahead: TokenAuthority.grant() makes one per user and key."""
+
+    user_id: str
+    email: str | None  # None for the account's own tokens (no email claim)
+    api_key_id: str
+    head: jws.PayloadPrefix
+
+
 class TokenAuthority:
     """Mints and verifies ephemeral tokens. It holds no per-token state."""
 
@@ -71,8 +81,8 @@ class TokenAuthority:
         self.leeway = leeway
         self._clock = clock
         self._ids = ids
-        # The signed head of the payload per user and key (the few a test run uses).
-        self._prefix = functools.lru_cache(maxsize=1024)(self._signed_head)
+        # The grant per user and key (the few a test run uses).
+        self.grant = functools.lru_cache(maxsize=1024)(self._grant)
         self._second = (-1, -1)  # (iat, exp) of the last token minted
         # Told of every token minted (the control plane's token journal).
         self.on_mint: Callable[[dict[str, Any]], None] | None = None
@@ -88,6 +98,13 @@ class TokenAuthority:
     ) -> IssuedToken:
         """A token for `user_id`; `email` is None for the account's own token (no email claim),
         `test_id` None for a token minted outside a test (no test_id claim)."""
+        return self.mint_for(self.grant(user_id, email, api_key_id), test_id, extra or None)
+
+    def mint_for(
+        self, grant: Grant, test_id: str | None = None, extra: dict[str, Any] | None = None
+    ) -> IssuedToken:
+        """A token under `grant` (the way of every client-secrets request), minted under the
+        test `test_id` if not None; `extra` claims follow, or replace those named like them."""
         iat = int(self._clock.time())
         if iat != self._second[0]:
             self._second = (iat, iat + self.ttl)
@@ -95,38 +112,40 @@ class TokenAuthority:
         # their claims, and two ints kept per token were a measurable part of a mint's cost.
         iat, exp = self._second
         jti = self._ids.token_id()
-        issuer = self.issuer
         # The claims in the order jws.encode(claims) writes them, built in one go.
+        email = grant.email
         claims: dict[str, Any] = (
-            {"sub": user_id, "api_key_id": api_key_id}
+            {"sub": grant.user_id, "api_key_id": grant.api_key_id}
             if email is None
-            else {"sub": user_id, "email": email, "api_key_id": api_key_id}
+            else {"sub": grant.user_id, "email": email, "api_key_id": grant.api_key_id}
         )
         claims["scope"] = SCOPE
         claims["iat"] = iat
         claims["exp"] = exp
         claims["jti"] = jti
-        claims["iss"] = issuer
+        claims["iss"] = self.issuer
         if test_id is not None:
-            extra = {"test_id": test_id, **extra}
-        if extra and extra.keys() & claims.keys():
-            claims.update(extra)  # an extra claim named like a minted one replaces it in place
+            claims["test_id"] = test_id
+        if extra is not None:
+            claims.update(extra)
             token = jws.encode(claims, self._secret)
         else:
-            # The payload is written, not encoded: its head is signed ahead per user and key,
-            # and what follows has nothing to escape (numbers, our "tok_" and hex, the issuer's
-            # JSON). Byte for byte jws.encode(claims): tests/unit/test_bytes_tokens.py.
-            rest = f'{iat},"exp":{exp},"jti":"{jti}","iss":{self._issuer_json}}}'
-            if extra:
-                claims.update(extra)
-                rest = rest[:-1] + "," + jws.compact_json(extra)[1:]
-            token = jws.sign_after(self._prefix(user_id, email, api_key_id), rest)
+            # The payload is written, not encoded: its head is signed ahead per grant, and
+            # what follows has nothing to escape but the test id (numbers, our "tok_" and hex,
+            # the issuer's JSON). Byte for byte jws.encode(claims): test_bytes_tokens.py.
+            rest = f'{iat},"exp":{exp},"jti":"{jti}","iss":{self._issuer_json}'
+            if test_id is None:
+                rest += "}"
+            else:
+                rest += f',"test_id":{jws.compact_json(test_id)}}}'
+            token = jws.sign_after(grant.head, rest)
         if self.on_mint is not None:
             self.on_mint(claims)
         return IssuedToken(token, claims)
 
-    def _signed_head(self, user_id: str, email: str | None, api_key_id: str) -> jws.PayloadPrefix:
-        return jws.payload_prefix(_payload_head(user_id, email, api_key_id), self._secret)
+    def _grant(self, user_id: str, email: str | None, api_key_id: str) -> Grant:
+        head = jws.payload_prefix(_payload_head(user_id, email, api_key_id), self._secret)
+        return Grant(user_id, email, api_key_id, head)
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a well-formed, correctly signed, unexpired token."""

@@ -9,6 +9,8 @@ import jwt
 import pytest
 
 from emulator.config import DEV_API_KEY, Settings
+from emulator.http import auth
+from emulator.http.auth import GRANTS
 from emulator.identity.users import account_user_id, user_id_for
 from tests.api.helpers import EMAIL, SECRET, mint
 
@@ -196,3 +198,34 @@ async def test_closed_user_list_404s_unknown_emails(make_api_client, tmp_path):
             headers={"Authorization": f"Bearer {DEV_API_KEY}"},
         )
         assert resp.status == status, email
+
+
+async def test_a_refused_request_keeps_no_grant(api_client):
+    """Grants are kept per Authorization header and email, but only once both passed: a flood
+    of bad keys or unknown users leaves nothing behind, and each is refused every time."""
+    grants = api_client.server.app[GRANTS]
+    for _ in range(2):
+        for headers, params, status in (
+            ({"Authorization": "Bearer sk_orga_ai_unknown"}, {"email": EMAIL}, 401),
+            ({"Authorization": f"Bearer {DEV_API_KEY}"}, {"email": "not-an-email"}, 404),
+            ({}, {}, 401),
+        ):
+            resp = await api_client.post(
+                "/v1/realtime/client-secrets", params=params, headers=headers
+            )
+            assert resp.status == status
+    assert len(grants) == 0
+    first, second = await mint(api_client), await mint(api_client)
+    assert len(grants) == 1
+    a = jwt.decode(first, SECRET, algorithms=["HS256"])
+    b = jwt.decode(second, SECRET, algorithms=["HS256"])
+    assert a["email"] == b["email"] == EMAIL and a["jti"] != b["jti"]
+
+
+async def test_the_grants_kept_are_bounded(api_client, monkeypatch):
+    monkeypatch.setattr(auth, "GRANTS_KEPT", 3)
+    for n in range(7):
+        await mint(api_client, f"user{n}@example.com")
+        assert len(api_client.server.app[GRANTS]) <= 3
+    claims = jwt.decode(await mint(api_client, "user0@example.com"), SECRET, algorithms=["HS256"])
+    assert claims["email"] == "user0@example.com"
