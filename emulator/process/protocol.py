@@ -126,12 +126,9 @@ class EmulatorRequestHandler(RequestHandler):
         self._arm_head_timer()
 
     def data_received(self, data: bytes) -> None:
-        # Called for every read: the common case (a whole bodiless request at once) is kept
-        # to a few attribute reads.
-        if data and self._head_deadline is None:
-            body = self._body
-            if body is None or body.is_eof():  # not the rest of a body being received
-                self._arm_head_timer()  # the first byte of a request on a kept-alive connection
+        # Called for every read. The common case, a whole request head in one read, costs a
+        # count compared: the head's deadline is armed only by a read that leaves a head
+        # incomplete, from that read (a head that arrives whole needs no deadline).
         self._bytes_in += len(data)
         before = self._request_count
         super().data_received(data)
@@ -146,6 +143,10 @@ class EmulatorRequestHandler(RequestHandler):
                     and not payload.is_eof()
                 ):
                     self._watch_body(payload)
+        elif data and self._head_deadline is None:
+            body = self._body
+            if body is None or body.is_eof():  # part of a head, not the rest of a body
+                self._arm_head_timer()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._stop_head_timer()

@@ -256,6 +256,35 @@ async def test_a_trickled_request_head_is_closed_at_the_header_timeout(
     await _fds_back_to(baseline)
 
 
+async def test_a_trickled_head_on_a_kept_alive_connection_is_closed_at_the_header_timeout(
+    quick_server: EmulatorServer, log_lines: LogLines
+) -> None:
+    """The second request's head has a deadline of its own, armed by its first bytes: the
+    head timer closes the connection (and says so), not the keep-alive timeout later."""
+    baseline = _fds()
+    reader, writer = await asyncio.open_connection("127.0.0.1", quick_server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\n" + HOST + b"\r\n")
+    assert (await asyncio.wait_for(reader.readuntil(b'"ok"}'), BOUND)).startswith(b"HTTP/1.1 200")
+    log_lines.take()
+
+    async def trickle() -> None:
+        for byte in b"GET /healthz HTTP/1.1\r\n" + HOST + b"X-Slow: " + b"a" * 10_000:
+            if writer.is_closing():
+                return
+            writer.write(bytes([byte]))
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(trickle())
+    try:
+        assert await _closed_by_server(reader) == b""
+    finally:
+        task.cancel()
+        writer.close()
+    lines = [line for line in log_lines.take() if "closed a connection" in line]
+    assert len(lines) == 1 and "no complete request head within 0.5 s" in lines[0], lines
+    await _fds_back_to(baseline)
+
+
 async def test_a_body_that_never_finishes_gets_408_and_a_close(
     quick_server: EmulatorServer,
 ) -> None:
