@@ -86,26 +86,6 @@ def make_request_middleware(
     answer. `readiness` is told when the shared state is found down. Every answer carries
     `response_headers` as they are when it is given."""
 
-    def finish(
-        request: web.Request,
-        exchange: Exchange,
-        method: str,
-        path: str,
-        status: int,
-        started: float,
-    ) -> None:
-        elapsed_ms = (perf_counter() - started) * 1000
-        failure = exchange.auth_failure
-        # The path as sent, percent-encoded (a %0a stays three characters), is the one part a
-        # client chose (the parser admits only known methods; repr() escapes the failure).
-        log_access(
-            f"{method} {escape(request.rel_url.raw_path)} {status} {elapsed_ms:.1f}ms "
-            f"conversation_id={exchange.conversation_id or '-'}"
-            f"{'' if failure is None else f' auth_failure={failure!r}'}"
-        )
-        if on_response is not None:
-            on_response(exchange, method, path, status, elapsed_ms)
-
     # Unique within the process and cheap: a random prefix per app, then a counter.
     id_prefix, id_counter = secrets.token_hex(4), itertools.count(1)
     exempt_prefix = None if cors_exempt is None else cors_exempt + "/"
@@ -124,6 +104,7 @@ def make_request_middleware(
         cors: str | None = cors_origin
         if exempt_prefix is not None and (path.startswith(exempt_prefix) or path == cors_exempt):
             cors = None
+        status: int | None = None  # once known, the request is logged and journalled
         try:
             if (
                 cors is not None
@@ -141,19 +122,33 @@ def make_request_middleware(
                     response = await (handler(request) if answer is None else answer)
                 except Exception as exc:
                     response = _error_response(request, exc, max_body_bytes, readiness)
+            headers_out = response.headers
+            headers_out["X-Request-Id"] = request_id
+            if response_headers:
+                headers_out.update(response_headers)
+            if cors is not None and "Origin" in headers:
+                headers_out.update(cors_headers(request, cors))
+            status = response.status
+            return response
         except asyncio.CancelledError:
             # The client went away and the server cancels handlers on disconnect: still one
             # log line (and journal entry), with nginx's "client closed request" status.
-            finish(request, exchange, method, path, CLIENT_CLOSED_REQUEST, started)
+            status = CLIENT_CLOSED_REQUEST
             raise
-        headers_out = response.headers
-        headers_out["X-Request-Id"] = request_id
-        if response_headers:
-            headers_out.update(response_headers)
-        if cors is not None and "Origin" in headers:
-            headers_out.update(cors_headers(request, cors))
-        finish(request, exchange, method, path, response.status, started)
-        return response
+        finally:
+            if status is not None:
+                elapsed_ms = (perf_counter() - started) * 1000
+                failure = exchange.auth_failure
+                # The path as sent, percent-encoded (a %0a stays three characters), is the one
+                # part a client chose (the parser admits only known methods; repr() escapes
+                # the failure).
+                log_access(
+                    f"{method} {escape(request.rel_url.raw_path)} {status} {elapsed_ms:.1f}ms "
+                    f"conversation_id={exchange.conversation_id or '-'}"
+                    f"{'' if failure is None else f' auth_failure={failure!r}'}"
+                )
+                if on_response is not None:
+                    on_response(exchange, method, path, status, elapsed_ms)
 
     return request_middleware
 

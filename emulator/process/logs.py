@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 import time
+from collections import deque
 from typing import TextIO
 
 ACCESS_LOGGER = "emulator.access"
@@ -80,34 +81,37 @@ class LineBatchingHandler(logging.StreamHandler[TextIO]):
     """A StreamHandler that also takes finished lines (the access log's) and writes them
     together once per turn of the event loop: one write for many requests, not one each.
     A record it emits, and any flush (logging.shutdown() at exit), writes the waiting lines
-    first, so the log keeps its order. Outside an event loop a line is written at once."""
+    first, so the log keeps its order. Outside an event loop a line is written at once.
+
+    The waiting lines are a deque, never replaced: a line appended while another thread's
+    record flushes them is written by that flush or the next, never lost."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
-        self._lines: list[str] = []
+        self.lines: deque[str] = deque()
 
     def add_line(self, line: str) -> None:
-        with self.lock:  # type: ignore[union-attr]
-            if not self._lines:
-                try:
-                    asyncio.get_running_loop().call_soon(self.flush)
-                except RuntimeError:
-                    self._write([line])
-                    return
-            self._lines.append(line)
+        """Queue `line`; the first of a turn schedules the turn's flush."""
+        if not self.lines:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:
+                self._write([line])
+                return
+        self.lines.append(line)
 
     def flush(self) -> None:
         self.acquire()
         try:
-            if self._lines:
-                lines, self._lines = self._lines, []
-                self._write(lines)
+            waiting = self.lines
+            if waiting:
+                self._write([waiting.popleft() for _ in range(len(waiting))])
             super().flush()
         finally:
             self.release()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._lines:
+        if self.lines:
             self.flush()
         super().emit(record)
 
@@ -165,7 +169,8 @@ def log_access(text: str) -> None:
     were most of the cost of a request's line. The way is checked for a turn's first line: the
     lines waiting to be written mean it was, this turn."""
     installed = _installed
-    if installed is None or not installed[0]._lines:
+    queued = installed is not None and bool(installed[0].lines)
+    if installed is None or not queued:
         if not _ACCESS.isEnabledFor(logging.INFO):
             return
         installed = _only_handler()
@@ -176,8 +181,11 @@ def log_access(text: str) -> None:
             return
     handler, formatter, middle = installed
     # time_ns(), as a LogRecord takes `created` and `msecs` (Python 3.12 on)
-    when = formatter.stamp_ns(time.time_ns())
-    handler.add_line(f"{when}{middle}{text}{handler.terminator}")
+    line = f"{formatter.stamp_ns(time.time_ns())}{middle}{text}{handler.terminator}"
+    if queued:  # the turn's flush is scheduled: the line joins the others
+        handler.lines.append(line)
+    else:
+        handler.add_line(line)
 
 
 def _only_handler() -> _Installed | None:
