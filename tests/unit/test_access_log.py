@@ -9,6 +9,7 @@ import io
 import logging
 import re
 import sys
+import threading
 import time
 
 import pytest
@@ -186,3 +187,36 @@ def test_a_batch_is_written_in_pieces_a_pipe_keeps_whole(emulator_log):
     handler._write([line] * 9)
     assert [len(chunk) for chunk in chunks] == [4004, 4004, 1001]
     assert all(chunk.endswith("\n") for chunk in chunks)
+
+
+async def test_lines_queued_while_another_thread_flushes_are_each_written_once(monkeypatch):
+    """Another thread's record flushes the waiting lines while the loop queues more (aiortc
+    logs from its loading thread): none is lost, none written twice."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, logs._installed
+    out = CountingStream()
+    monkeypatch.setattr(sys, "stderr", out)
+    logs.setup_logging("info")
+    other = logging.getLogger("emulator.other")
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns every few bytecodes
+    try:
+        only_the_emulators_handler()
+        thread = threading.Thread(target=lambda: [other.warning("r%d", n) for n in range(1000)])
+        thread.start()
+        for n in range(10000):
+            logs.log_access(f"POST /a 200 0.1ms conversation_id=c{n}")
+            if n % 100 == 0:
+                await asyncio.sleep(0)  # a turn ends now and then, as under load
+        thread.join()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    finally:
+        sys.setswitchinterval(switch)
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logs._installed = saved[2]
+    written = [line for _, line in lines(out)]
+    access = [line.rsplit("=", 1)[1] for line in written if "emulator.access" in line]
+    assert access == [f"c{n}" for n in range(10000)]
+    assert sum("emulator.other: r" in line for line in written) == 1000
