@@ -23,8 +23,7 @@ from emulator import __version__
 from emulator.ai import voices
 from emulator.config import SETTINGS, Settings
 from emulator.http import errors, guard
-from emulator.http.auth import GRANTS, mint_token
-from emulator.identity.tokens import TOKENS
+from emulator.http.auth import GRANTS
 from emulator.net import is_loopback_host
 from emulator.rtc.relay import RELAY
 
@@ -141,8 +140,7 @@ async def dev_session_config(request: web.Request) -> web.Response:
         raise errors.method_not_allowed(request.method, {"GET", "POST"})
     config = request.config_dict
     email = request.query.get("email", DEV_EMAIL)
-    grant = config[GRANTS].for_key(config[SETTINGS].api_keys[0], email)
-    issued = mint_token(request, grant, config[TOKENS])
+    issued = config[GRANTS].issue(request, f"Bearer {config[SETTINGS].api_keys[0]}", email)
     return web.json_response(
         {
             "ephemeralToken": issued.token,

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from emulator.http import errors
 from emulator.http.exchange import EXCHANGE
-from emulator.identity.tokens import TOKENS, Grant, InvalidToken, IssuedToken, TokenAuthority
+from emulator.identity.tokens import Grant, InvalidToken, IssuedToken, TokenAuthority
 from emulator.identity.users import UserDirectory, account_user_id
 
 API_KEY_PREFIX = "sk_orga_ai_"
@@ -42,9 +42,9 @@ GRANTS_KEPT = 4096
 
 
 class Grants:
-    """The grant a client-secrets request mints under, by its Authorization header and email:
-    the key checked, its id worked out, the user looked up and the token's head signed once
-    per pair, not on every request (a test run uses a few). Only valid pairs are kept, at most
+    """Whom a client-secrets request mints for, by its Authorization header and email: the key
+    checked, its id worked out, the user looked up and the token's head signed once per pair,
+    not on every request (a test run uses a few). Only valid pairs are kept, at most
     GRANTS_KEPT: the keys and the users are fixed for the emulator's life."""
 
     def __init__(
@@ -58,46 +58,35 @@ class Grants:
     def __len__(self) -> int:
         return len(self._found)
 
-    def find(self, authorization: str, email: str | None) -> Grant:
-        """The grant of a request's Authorization header and email: 401 (nested envelope) when
-        the key is missing, malformed or unknown, 404 when `email` is not a user. Without an
-        email, the API key's own account (@orga-ai/node 1.0.1 sends none)."""
-        pair = (authorization, email)
-        grant = self._found.get(pair)
+    def issue(self, request: web.Request, authorization: str, email: str | None) -> IssuedToken:
+        """A token for the request: 401 (nested envelope) when the key of `authorization` is
+        missing, malformed or unknown, 404 when `email` is not a user. Without an email, the
+        API key's own account (@orga-ai/node 1.0.1 sends none). A token minted under an
+        X-Test-Id carries it, so the session it opens is attributed to the test."""
+        grant = self._found.get((authorization, email))
         if grant is None:
-            key_id = api_key_id(_api_key(authorization, self._api_keys))
-            if email is None:
-                grant = self._tokens.grant(account_user_id(key_id), None, key_id)
-            else:
-                found = self._users.user(email)
-                if found is None:
-                    raise errors.user_not_found()
-                grant = self._tokens.grant(found[0], found[1], key_id)
-            if len(self._found) >= GRANTS_KEPT:
-                self._found.clear()
-            self._found[pair] = grant
-        return grant
+            grant = self._find(authorization, email)
+        exchange = request[EXCHANGE]
+        issued = self._tokens.mint_for(grant, exchange.test_id)
+        exchange.token_jti = issued.claims["jti"]
+        return issued
 
-    def for_key(self, key: str, email: str | None) -> Grant:
-        """find() for a key the emulator holds (the demo's helper mints with the first)."""
-        return self.find(f"Bearer {key}", email)
+    def _find(self, authorization: str, email: str | None) -> Grant:
+        key_id = api_key_id(_api_key(authorization, self._api_keys))
+        if email is None:
+            grant = self._tokens.grant(account_user_id(key_id), None, key_id)
+        else:
+            found = self._users.user(email)
+            if found is None:
+                raise errors.user_not_found()
+            grant = self._tokens.grant(found[0], found[1], key_id)
+        if len(self._found) >= GRANTS_KEPT:
+            self._found.clear()
+        self._found[(authorization, email)] = grant
+        return grant
 
 
 GRANTS = web.AppKey("grants", Grants)
-
-
-def mint_token(
-    request: web.Request, grant: Grant, tokens: TokenAuthority | None = None
-) -> IssuedToken:
-    """A token under `grant`. A token minted under an X-Test-Id carries it, so the session it
-    opens is attributed to the test. `tokens` is the request's app's authority, unless given
-    (the demo's helper, a sub-app, passes its request's config_dict's)."""
-    exchange = request[EXCHANGE]
-    if tokens is None:
-        tokens = request.app[TOKENS]
-    issued = tokens.mint_for(grant, exchange.test_id)
-    exchange.token_jti = issued.claims["jti"]
-    return issued
 
 
 def bearer_token(request: web.Request) -> str:

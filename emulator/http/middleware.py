@@ -141,9 +141,12 @@ def make_request_middleware(
                 failure = exchange.auth_failure
                 # The path as sent, percent-encoded (a %0a stays three characters), is the one
                 # part a client chose (the parser admits only known methods; repr() escapes
-                # the failure).
+                # the failure). escape()'s own test first, in line: it holds for nearly all.
+                raw_path = request.rel_url.raw_path
+                if not (raw_path.isascii() and raw_path.isprintable()):
+                    raw_path = escape(raw_path)
                 log_access(
-                    f"{method} {escape(request.rel_url.raw_path)} {status} {elapsed_ms:.1f}ms "
+                    f"{method} {raw_path} {status} {elapsed_ms:.1f}ms "
                     f"conversation_id={exchange.conversation_id or '-'}"
                     f"{'' if failure is None else f' auth_failure={failure!r}'}"
                 )

@@ -7,7 +7,7 @@ from multidict import CIMultiDict
 
 from emulator.ai.params import ParamError
 from emulator.http import errors
-from emulator.http.auth import GRANTS, mint_token, require_ephemeral_token
+from emulator.http.auth import GRANTS, require_ephemeral_token
 from emulator.http.bodies import parse_call_request, read_json
 from emulator.http.exchange import EXCHANGE
 from emulator.identity.tokens import TOKENS
@@ -24,9 +24,10 @@ JSON_HEADERS = CIMultiDict({"Content-Type": "application/json; charset=utf-8"})
 
 @routes.post("/v1/realtime/client-secrets")
 async def create_client_secret(request: web.Request) -> web.Response:
-    app = request.app
-    grant = app[GRANTS].find(request.headers.get("Authorization", ""), request.query.get("email"))
-    issued = mint_token(request, grant, app[TOKENS])
+    grants = request.app[GRANTS]
+    issued = grants.issue(
+        request, request.headers.get("Authorization", ""), request.query.get("email")
+    )
     body = client_secret_body(issued.token, issued.expires_at)
     return web.Response(body=body.encode(), headers=JSON_HEADERS.copy())
 

@@ -30,17 +30,19 @@ class InvalidToken(Exception):
 class IssuedToken(NamedTuple):
     token: str
     claims: dict[str, Any]
-
-    @property
-    def expires_at(self) -> str:
-        """ISO 8601 in UTC without an offset, as the real service writes it."""
-        return _utc_text(self.claims["exp"])
+    expires_at: str  # utc_text() of its exp
 
 
 @functools.lru_cache(maxsize=16)  # tokens minted in the same second share their expiry
-def _utc_text(seconds: int) -> str:
+def utc_text(seconds: int) -> str:
+    """ISO 8601 in UTC without an offset, as the real service writes an expiry."""
     # exp is whole seconds; strftime on gmtime is several times cheaper than datetime here.
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000", time.gmtime(seconds))
+
+
+# IssuedToken(token, claims, expires_at) without the Python call of a NamedTuple's __new__
+# (once per minted token).
+_issued = functools.partial(tuple.__new__, IssuedToken)
 
 
 def _payload_head(user_id: str, email: str | None, api_key_id: str) -> str:
@@ -141,7 +143,7 @@ class TokenAuthority:
             token = jws.sign_after(grant.head, rest)
         if self.on_mint is not None:
             self.on_mint(claims)
-        return IssuedToken(token, claims)
+        return _issued((token, claims, utc_text(exp)))
 
     def _grant(self, user_id: str, email: str | None, api_key_id: str) -> Grant:
         head = jws.payload_prefix(_payload_head(user_id, email, api_key_id), self._secret)

@@ -42,7 +42,9 @@ class EscapingFormatter(logging.Formatter):
     zone each time) were a good part of each line's cost."""
 
     _second: tuple[int, str] = (-1, "")  # one tuple, swapped whole: safe across threads
-    _millisecond: tuple[int, str] = (-1, "")
+    # The last stamp_ns(): its millisecond and text (the access lines of one turn of the event
+    # loop often share it, and log_access reads it without a call).
+    stamped: tuple[int, str] = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt or not self.default_msec_format or self.converter is not time.localtime:
@@ -58,13 +60,12 @@ class EscapingFormatter(logging.Formatter):
         return self.default_msec_format % (cached[1], msecs)  # type: ignore[operator]
 
     def stamp_ns(self, now: int) -> str:
-        """default_time() of a time.time_ns(), kept for the millisecond: the access lines of
-        one turn of the event loop often share it."""
+        """default_time() of a time.time_ns(), kept for the millisecond (`stamped`)."""
         millisecond = now // 1_000_000
-        cached = self._millisecond
+        cached = self.stamped
         if cached[0] != millisecond:
             cached = (millisecond, self.default_time(millisecond // 1000, millisecond % 1000))
-            self._millisecond = cached
+            self.stamped = cached
         return cached[1]
 
     def formatMessage(self, record: logging.LogRecord) -> str:
@@ -181,7 +182,9 @@ def log_access(text: str) -> None:
             return
     handler, formatter, middle = installed
     # time_ns(), as a LogRecord takes `created` and `msecs` (Python 3.12 on)
-    line = f"{formatter.stamp_ns(time.time_ns())}{middle}{text}{handler.terminator}"
+    now, stamped = time.time_ns(), formatter.stamped
+    when = stamped[1] if stamped[0] == now // 1_000_000 else formatter.stamp_ns(now)
+    line = f"{when}{middle}{text}{handler.terminator}"
     if queued:  # the turn's flush is scheduled: the line joins the others
         handler.lines.append(line)
     else:

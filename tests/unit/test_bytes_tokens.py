@@ -14,7 +14,7 @@ from emulator.http.routes import client_secret_body
 from emulator.identity import jws
 from emulator.identity.clock import Clock
 from emulator.identity.ids import IdFactory
-from emulator.identity.tokens import IssuedToken, TokenAuthority
+from emulator.identity.tokens import IssuedToken, TokenAuthority, utc_text
 
 SECRET = "test-signing-secret-of-at-least-32-bytes"
 
@@ -81,9 +81,15 @@ def test_the_client_secrets_body_is_json_dumps(email):
 
 
 def test_expires_at_is_the_expiry_in_utc():
-    assert IssuedToken("t", {"exp": 0}).expires_at == "1970-01-01T00:00:00.000000"
-    assert IssuedToken("t", {"exp": 1796050359}).expires_at == "2026-11-30T14:52:39.000000"
-    assert IssuedToken("t", {"exp": 1796050360}).expires_at == "2026-11-30T14:52:40.000000"
+    assert utc_text(0) == "1970-01-01T00:00:00.000000"
+    assert utc_text(1796050359) == "2026-11-30T14:52:39.000000"
+    assert utc_text(1796050360) == "2026-11-30T14:52:40.000000"
+    authority = TokenAuthority(
+        SECRET, issuer="orga-emulator", ttl=900, leeway=0, clock=Clock(), ids=IdFactory(7)
+    )
+    issued = authority.mint(user_id="u", api_key_id="key_1")
+    assert type(issued) is IssuedToken and issued == (issued.token, issued.claims, issued[2])
+    assert issued.expires_at == utc_text(issued.claims["exp"])
 
 
 EMAILS = ["ada@example.com", 'zoë"\\\u2028\U0001f600@example.com', None]
