@@ -210,12 +210,17 @@ def start_bare(args, body_size: int) -> tuple[subprocess.Popen[str], int]:
     return proc, int(proc.stdout.readline())
 
 
-def run_load(args, port: int | list[int], request: str, server_pid: int | list[int]) -> dict:
+def run_load(
+    args, port: int | list[int], request: str | list[str], server_pid: int | list[int]
+) -> dict:
     """The load from every load core at once, the server's CPU counted over the same window.
     Given several ports (and server pids), each load core splits its connections over them
-    evenly, and the CPU is that of every server."""
+    evenly, and the CPU is that of every server; given as many requests, each port gets its
+    own."""
     load_cores = sorted(cores(args.load_cores))
     ports = port if isinstance(port, list) else [port]
+    each_request = request if isinstance(request, list) else [request] * len(ports)
+    asked = dict(zip(ports, each_request, strict=True))
     server_pids = server_pid if isinstance(server_pid, list) else [server_pid]
     targets = [(core, target) for core in load_cores for target in ports]
     share, extra = divmod(args.connections, len(targets))
@@ -229,7 +234,7 @@ def run_load(args, port: int | list[int], request: str, server_pid: int | list[i
                 "--port",
                 str(target),
                 "--request",
-                request,
+                asked[target],
                 "--connections",
                 str(share + (1 if i < extra else 0)),
                 "--duration",
@@ -306,6 +311,36 @@ def client_secrets_body_size(base_url: str) -> int:
         return len(response.read())
 
 
+# Side by side: CPU per request of the reference and of an endpoint, served at once on the
+# server core, each loaded by half the connections: both see the same neighbours and drift, so
+# the ratio of each round moves by a few per cent where runs one after the other move by tens.
+SIDE_BY_SIDE: dict[str, list[tuple[float, float]]] = {}
+
+
+def side_by_side_round(args, round_: int, endpoints, requests, bare, emulator) -> None:
+    bare_proc, bare_port = bare
+    pids = [bare_proc.pid, emulator.proc.pid]
+    for name in endpoints:
+        result = run_load(args, [bare_port, emulator.port], [requests[BARE], requests[name]], pids)
+        reference, own = result["cpu_us_per_request_each"]
+        SIDE_BY_SIDE.setdefault(name, []).append((reference, own))
+        print(
+            f"{round_:5d} {name:16} {own:7.1f} us/req beside {BARE} at {reference:.1f} us/req: "
+            f"{reference / own:5.1%} by CPU/req ({result['errors']} errors)",
+            flush=True,
+        )
+
+
+def print_side_by_side(rounds: dict[str, list[tuple[float, float]]]) -> None:
+    for name, pairs in rounds.items():
+        ratios = [reference / own for reference, own in pairs]
+        print(
+            f"{name}: {statistics.median(ratios):.1%} of the reference by CPU per request, "
+            f"side by side (median of {len(ratios)} rounds; from {min(ratios):.1%} to "
+            f"{max(ratios):.1%})"
+        )
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__,
@@ -319,6 +354,12 @@ def parse_args() -> argparse.Namespace:
         "--connections", type=int, default=64, help="keep-alive connections (default 64)"
     )
     parser.add_argument("--rounds", type=int, default=1, help="rounds of runs (default 1)")
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="serve the reference and each endpoint at once, half the connections each, and "
+        "compare their CPU per request over the same window (steadier on a shared machine)",
+    )
     parser.add_argument(
         "--endpoints",
         default="client-secrets,ice-config",
@@ -383,10 +424,14 @@ def main() -> None:
             f"connections, {args.duration:.0f} s per run"
         )
         header = ("round", "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "CPU", "us/req")
-        print("{:>5} {:16} {:>8} {:>7} {:>7} {:>6} {:>5} {:>7}  vs reference".format(*header))
+        if not args.side_by_side:
+            print("{:>5} {:16} {:>8} {:>7} {:>7} {:>6} {:>5} {:>7}  vs reference".format(*header))
         ratios: dict[str, list[tuple[float, float]]] = {name: [] for name in endpoints}
         cpu_per_request: dict[str, list[float]] = {name: [] for name in (BARE, *endpoints)}
         for round_ in range(1, args.rounds + 1):
+            if args.side_by_side:
+                side_by_side_round(args, round_, endpoints, requests, (bare, bare_port), emulator)
+                continue
             reference = None
             for name in (BARE, *endpoints):
                 server = bare if name == BARE else emulator.proc
@@ -406,6 +451,8 @@ def main() -> None:
                     ratios[name].append((rps, cpu))
                     line += f"  {rps:5.1%} of req/s, {cpu:5.1%} by CPU/req"
                 print(line, flush=True)
+        if args.side_by_side:
+            return print_side_by_side(SIDE_BY_SIDE)
         for name, pairs in ratios.items():
             print(
                 f"{name}: {statistics.median(p[0] for p in pairs):.1%} of the reference's req/s, "
