@@ -139,10 +139,11 @@ def make_request_middleware(
             if status is not None:
                 elapsed_ms = (perf_counter() - started) * 1000
                 failure = exchange.auth_failure
-                # The path as sent, percent-encoded (a %0a stays three characters), is the one
-                # part a client chose (the parser admits only known methods; repr() escapes
-                # the failure). escape()'s own test first, in line: it holds for nearly all.
-                raw_path = request.rel_url.raw_path
+                # The request target as sent, percent-encoded (a %0a stays three characters),
+                # less its query, is the one part a client chose (the parser admits only known
+                # methods; repr() escapes the failure). escape()'s own test first, in line: it
+                # holds for nearly all.
+                raw_path = request.raw_path.partition("?")[0]
                 if not (raw_path.isascii() and raw_path.isprintable()):
                     raw_path = escape(raw_path)
                 log_access(

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from emulator.config import DEV_API_KEY, Settings
 from tests.api.helpers import EMAIL, bearer, call_body, mint
@@ -201,3 +202,14 @@ async def test_head_on_a_get_route_answers_as_get_would_without_a_body(api_clien
     assert (got.status, head.status) == (status, status)
     assert await head.read() == b""
     assert head.headers["Content-Type"] == got.headers["Content-Type"]
+
+
+async def test_the_access_line_has_the_path_as_sent_less_its_query(api_client, caplog):
+    target = "/v1/realtime/x%0aINFO%20forged%C3%A9?email=ada%40example.com&x=%0a"
+    with caplog.at_level(logging.INFO, logger="emulator.access"):
+        resp = await api_client.get(URL(target, encoded=True))
+    assert resp.status == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "emulator.access"]
+    assert len(lines) == 1
+    assert lines[0].startswith("GET /v1/realtime/x%0aINFO%20forged%C3%A9 404 "), lines
+    assert "email" not in lines[0] and "\n" not in lines[0]
