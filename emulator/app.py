@@ -18,7 +18,7 @@ from emulator.control.inject import fault_interceptor
 from emulator.control.plane import CONTROL
 from emulator.control.replica import REPLICA
 from emulator.demo.app import add_demo
-from emulator.http import health, openapi
+from emulator.http import health, openapi, routes
 from emulator.http.auth import GRANTS, Grants
 from emulator.http.guard import SERVED_NAMES
 from emulator.http.health import READINESS, Readiness
@@ -27,7 +27,6 @@ from emulator.http.middleware import (
     RESPONSE_HEADERS,
     make_request_middleware,
 )
-from emulator.http.routes import routes
 from emulator.identity.clock import CLOCK, Clock
 from emulator.identity.ids import IDS, IdFactory
 from emulator.identity.tokens import LEDGER, TOKENS, TokenAuthority
@@ -70,7 +69,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     if state.shared:
         readiness.expect("state")
     app[SESSIONS].loader.on_loaded.append(lambda: readiness.mark_ready("rtc"))
-    app.add_routes(routes)
+    routes.add_routes(app)
     app.add_routes(health.routes)
     app.add_routes(openapi.routes)
     app.cleanup_ctx.append(_state_ctx)  # before the control plane's, which uses it
