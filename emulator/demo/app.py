@@ -140,7 +140,7 @@ async def dev_session_config(request: web.Request) -> web.Response:
         raise errors.method_not_allowed(request.method, {"GET", "POST"})
     config = request.config_dict
     email = request.query.get("email", DEV_EMAIL)
-    issued = config[GRANTS].issue(request, f"Bearer {config[SETTINGS].api_keys[0]}", email)
+    issued = config[GRANTS].issue_for(request, config[SETTINGS].api_keys[0], email)
     return web.json_response(
         {
             "ephemeralToken": issued.token,

@@ -42,10 +42,11 @@ GRANTS_KEPT = 4096
 
 
 class Grants:
-    """Whom a client-secrets request mints for, by its Authorization header and email: the key
-    checked, its id worked out, the user looked up and the token's head signed once per pair,
-    not on every request (a test run uses a few). Only valid pairs are kept, at most
-    GRANTS_KEPT: the keys and the users are fixed for the emulator's life."""
+    """Whom a client-secrets request mints for: the key of its Authorization header checked,
+    its id worked out, the user of its email looked up and the token's head signed once per
+    header and request target (a test run uses a few), not on every request, and the query not
+    parsed again. Only valid pairs are kept, at most GRANTS_KEPT: the keys and the users are
+    fixed for the emulator's life."""
 
     def __init__(
         self, api_keys: tuple[str, ...], users: UserDirectory, tokens: TokenAuthority
@@ -53,37 +54,45 @@ class Grants:
         self._api_keys = api_keys
         self._users = users
         self._tokens = tokens
-        self._found: dict[tuple[str, str | None], Grant] = {}
+        self._found: dict[tuple[str, str], Grant] = {}
 
     def __len__(self) -> int:
         return len(self._found)
 
-    def issue(self, request: web.Request, authorization: str, email: str | None) -> IssuedToken:
-        """A token for the request: 401 (nested envelope) when the key of `authorization` is
-        missing, malformed or unknown, 404 when `email` is not a user. Without an email, the
-        API key's own account (@orga-ai/node 1.0.1 sends none). A token minted under an
-        X-Test-Id carries it, so the session it opens is attributed to the test."""
-        grant = self._found.get((authorization, email))
+    def issue(self, request: web.Request) -> IssuedToken:
+        """A token for a client-secrets request: 401 (nested envelope) when its key is missing,
+        malformed or unknown, 404 when its `email` is not a user. Without an email, the API
+        key's own account (@orga-ai/node 1.0.1 sends none)."""
+        authorization = request.headers.get("Authorization", "")
+        pair = (authorization, request.raw_path)  # the target as sent: path and query
+        grant = self._found.get(pair)
         if grant is None:
-            grant = self._find(authorization, email)
+            grant = self._grant(authorization, request.query.get("email"))
+            if len(self._found) >= GRANTS_KEPT:
+                self._found.clear()
+            self._found[pair] = grant
+        return self._mint(request, grant)
+
+    def issue_for(self, request: web.Request, key: str, email: str | None) -> IssuedToken:
+        """issue() for a key the emulator holds and a given email (the demo's helper)."""
+        return self._mint(request, self._grant(f"Bearer {key}", email))
+
+    def _mint(self, request: web.Request, grant: Grant) -> IssuedToken:
+        # A token minted under an X-Test-Id carries it, so the session it opens is
+        # attributed to the test.
         exchange = request[EXCHANGE]
         issued = self._tokens.mint_for(grant, exchange.test_id)
         exchange.token_jti = issued.claims["jti"]
         return issued
 
-    def _find(self, authorization: str, email: str | None) -> Grant:
+    def _grant(self, authorization: str, email: str | None) -> Grant:
         key_id = api_key_id(_api_key(authorization, self._api_keys))
         if email is None:
-            grant = self._tokens.grant(account_user_id(key_id), None, key_id)
-        else:
-            found = self._users.user(email)
-            if found is None:
-                raise errors.user_not_found()
-            grant = self._tokens.grant(found[0], found[1], key_id)
-        if len(self._found) >= GRANTS_KEPT:
-            self._found.clear()
-        self._found[(authorization, email)] = grant
-        return grant
+            return self._tokens.grant(account_user_id(key_id), None, key_id)
+        found = self._users.user(email)
+        if found is None:
+            raise errors.user_not_found()
+        return self._tokens.grant(found[0], found[1], key_id)
 
 
 GRANTS = web.AppKey("grants", Grants)

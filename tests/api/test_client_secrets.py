@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import jwt
 import pytest
+from yarl import URL
 
 from emulator.config import DEV_API_KEY, Settings
 from emulator.http import auth
@@ -229,3 +230,28 @@ async def test_the_grants_kept_are_bounded(api_client, monkeypatch):
         assert len(api_client.server.app[GRANTS]) <= 3
     claims = jwt.decode(await mint(api_client, "user0@example.com"), SECRET, algorithms=["HS256"])
     assert claims["email"] == "user0@example.com"
+
+
+async def test_grants_are_kept_per_target_as_sent(api_client):
+    """A grant is found again by the request target as sent: the same email written two ways
+    is two targets and one user, and what a target names is read from its query first."""
+    grants = api_client.server.app[GRANTS]
+    headers = {"Authorization": f"Bearer {DEV_API_KEY}"}
+    claims = []
+    for target in (
+        "/v1/realtime/client-secrets?email=ada%40example.com",
+        "/v1/realtime/client-secrets?email=ada@example.com&x=1",
+        "/v1/realtime/client-secrets?email=ada%40example.com",
+    ):
+        resp = await api_client.post(URL(target, encoded=True), headers=headers)
+        assert resp.status == 200, target
+        token = (await resp.json())["ephemeral_token"]
+        claims.append(jwt.decode(token, SECRET, algorithms=["HS256"]))
+    assert len(grants) == 2
+    assert {c["email"] for c in claims} == {"ada@example.com"}
+    assert len({c["sub"] for c in claims}) == 1 and len({c["jti"] for c in claims}) == 3
+    unknown = "/v1/realtime/client-secrets?email=not-an-email"
+    for _ in range(2):
+        resp = await api_client.post(URL(unknown, encoded=True), headers=headers)
+        assert resp.status == 404
+    assert len(grants) == 2
