@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from emulator.ai.params import ParamError
@@ -242,6 +243,9 @@ class FaultBook:
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
         self._by_point: dict[str, list[FaultRule]] = {}
+        # The rules by point, read-only: the dict behind it is never replaced, so a hot path
+        # may hold this view and read it without a call.
+        self.points: Mapping[str, list[FaultRule]] = MappingProxyType(self._by_point)
         self._count = 0
 
     def add(self, spec: Any) -> FaultRule:
@@ -311,7 +315,7 @@ class FaultBook:
 
     def load(self, rules: Iterable[tuple[str, dict[str, Any]]], applied: dict[str, int]) -> None:
         """Replace the rules with the shared state's (validated when they were posted)."""
-        self._by_point = {}
+        self._by_point.clear()
         for rule_id, spec in rules:
             rule = parse_rule(spec, rule_id)
             rule.applied = applied.get(rule_id, 0)

@@ -74,8 +74,10 @@ def fault_interceptor(control: ControlPlane, replica: Replica | None) -> Interce
     the replica knows at once that its copy is current; then, as without shared state, a
     request pays one look-up while no HTTP rule is active."""
 
+    points = control.faults.points
+
     def intercept(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse] | None:
-        if (replica is None or replica.current()) and not control.faults.active(HTTP):
+        if (replica is None or replica.current()) and not points.get(HTTP):
             return None
         endpoint = ENDPOINT_BY_PATH.get(request.path)
         if endpoint is None:

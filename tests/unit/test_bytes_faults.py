@@ -533,3 +533,21 @@ def test_only_matching_rules_roll_the_dice():
     # Ada's first take gets the first draw (0.844: not applied), her third the third (0.421).
     ada = Facts(email="ada@example.com")
     assert [bool(faults.take(SESSION, ada)) for _ in range(3)] == [False, False, True]
+
+
+def test_the_points_view_follows_every_change_of_the_book():
+    """The HTTP interceptor holds `points` and reads it on every request: it must see each
+    add, removal, clear and load (which fills the same dict, never a new one)."""
+    book = FaultBook(random.Random(1))
+    points = book.points
+    assert not points.get(HTTP)
+    rule = book.add({"fault": "http_status", "status": 503})
+    assert points.get(HTTP) == [rule]
+    assert book.remove(rule.id) and not points.get(HTTP)
+    book.add({"fault": "http_status", "status": 503})
+    book.clear()
+    assert not points.get(HTTP)
+    book.load([("fault_7", {"fault": "http_status", "status": 500})], {})
+    assert [r.id for r in points.get(HTTP, [])] == ["fault_7"] and book.points is points
+    book.load([], {})
+    assert not points.get(HTTP)
