@@ -36,17 +36,16 @@ def client_secrets(grants: Grants) -> Callable[[web.Request], Awaitable[web.Resp
 
     async def create_client_secret(request: web.Request) -> web.Response:
         issued = grants.issue(request)
-        body = client_secret_body(issued.token, issued.expires_at)
+        # json.dumps of the three fields, written out: neither value has anything to escape
+        # (a JWT is base64url and dots; the time is digits, "-", ":", "T" and "."). Byte for
+        # byte: tests/api/test_client_secrets.py.
+        body = (
+            f'{{"ephemeral_token": "{issued.token}", "token_type": "bearer", '
+            f'"expires_at": "{issued.expires_at}"}}'
+        )
         return web.Response(body=body.encode(), headers=JSON_HEADERS.copy())
 
     return create_client_secret
-
-
-def client_secret_body(token: str, expires_at: str) -> str:
-    """json.dumps({"ephemeral_token": token, "token_type": "bearer", "expires_at": expires_at}),
-    written out: neither value has anything to escape (a JWT is base64url and dots; the time is
-    digits, "-", ":", "T" and ".")."""
-    return f'{{"ephemeral_token": "{token}", "token_type": "bearer", "expires_at": "{expires_at}"}}'
 
 
 @routes.get("/v1/realtime/ice-config")

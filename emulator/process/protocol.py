@@ -131,7 +131,7 @@ class EmulatorRequestHandler(RequestHandler):
         # incomplete, from that read (a head that arrives whole needs no deadline).
         self._bytes_in += len(data)
         before = self._request_count
-        super().data_received(data)
+        RequestHandler.data_received(self, data)  # super()'s, without building a super object
         if self._request_count != before:  # a whole head arrived (or a parser error)
             self._head_deadline = None  # the head timer, if any, finds nothing to do
             messages = self._messages

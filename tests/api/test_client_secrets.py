@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 
@@ -255,3 +256,21 @@ async def test_grants_are_kept_per_target_as_sent(api_client):
         resp = await api_client.post(URL(unknown, encoded=True), headers=headers)
         assert resp.status == 404
     assert len(grants) == 2
+
+
+@pytest.mark.parametrize("email", [EMAIL, None])
+async def test_the_body_is_json_dumps_of_its_fields_byte_for_byte(api_client, email):
+    """The handler writes the body out instead of calling json.dumps: the bytes on the wire
+    are json.dumps' of the same three fields, in the same order."""
+    params = {} if email is None else {"email": email}
+    resp = await api_client.post(
+        "/v1/realtime/client-secrets",
+        params=params,
+        headers={"Authorization": f"Bearer {DEV_API_KEY}", "X-Test-Id": "tests/a.py::b[1]"},
+    )
+    raw = await resp.read()
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
+    fields = json.loads(raw)
+    assert list(fields) == ["ephemeral_token", "token_type", "expires_at"]
+    assert raw == json.dumps(fields).encode()
