@@ -2,6 +2,7 @@
 
     python bench/http_load.py [--duration 10] [--connections 64] [--rounds 3]
     python bench/http_load.py --workers 2 --server-cores 0,1 --load-cores 0,1
+    python bench/http_load.py --side-by-side --rounds 8 --endpoints client-secrets
 
 The emulator runs in its own process pinned to the server cores (default: core 1); so does the
 reference, a bare aiohttp app (uvloop, no middleware, no access log) answering a POST with a
@@ -12,7 +13,9 @@ endpoint, and prints requests/s, latency p50/p99, the server's CPU (% of one cor
 microseconds per request, over its whole process tree) and each endpoint's ratio to the
 reference of the same round: of requests/s, and of CPU per request (the steadier figure on a
 shared machine). With several rounds it also prints the ratio of each server's cheapest round:
-on a machine whose speed drifts between runs, noise only adds time.
+on a machine whose speed drifts between runs, noise only adds time. With --side-by-side the
+reference and each endpoint are served at once, half the connections each, and the ratio is
+of their CPU per request over the same window: both see the same neighbours.
 Goals: >= 3,000 client-secrets/s and p99 <= 20 ms at 64 connections on one core (issue 2);
 client-secrets at >= 50 % of the bare handler's requests/s with the access log on (issue 14).
 """
