@@ -42,16 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(serve(settings))
 
 
-# The collector's first generation, every 20,000 allocations instead of 700: a server's young
-# objects are mostly its requests in flight, and collecting them 700 allocations at a time
-# traversed them again and again (1 to 2.5 % of a client-secrets request, bench/http_ab.py). What
-# waits is cyclic garbage only, at most 20,000 objects (a few MB).
-GC_THRESHOLD = (20_000, 20, 20)
-
-
 def _run(coro: Coroutine[Any, Any, int | None]) -> int:
-    """Run an emulator process's main coroutine (the CLI's, exec's, a worker's)."""
-    gc.set_threshold(*GC_THRESHOLD)
     return event_loop_runner()(coro) or 0
 
 
