@@ -67,7 +67,8 @@ class Grants:
         pair = (authorization, request.raw_path)  # the target as sent: path and query
         grant = self._found.get(pair)
         if grant is None:
-            grant = self._grant(authorization, request.query.get("email"))
+            key = _api_key(authorization, self._api_keys)
+            grant = self._grant(key, request.query.get("email"))
             if len(self._found) >= GRANTS_KEPT:
                 self._found.clear()
             self._found[pair] = grant
@@ -75,7 +76,7 @@ class Grants:
 
     def issue_for(self, request: web.Request, key: str, email: str | None) -> IssuedToken:
         """issue() for a key the emulator holds and a given email (the demo's helper)."""
-        return self._mint(request, self._grant(f"Bearer {key}", email))
+        return self._mint(request, self._grant(key, email))
 
     def _mint(self, request: web.Request, grant: Grant) -> IssuedToken:
         # A token minted under an X-Test-Id carries it, so the session it opens is
@@ -85,8 +86,8 @@ class Grants:
         exchange.token_jti = issued.claims["jti"]
         return issued
 
-    def _grant(self, authorization: str, email: str | None) -> Grant:
-        key_id = api_key_id(_api_key(authorization, self._api_keys))
+    def _grant(self, key: str, email: str | None) -> Grant:
+        key_id = api_key_id(key)
         if email is None:
             return self._tokens.grant(account_user_id(key_id), None, key_id)
         found = self._users.user(email)

@@ -96,8 +96,12 @@ class LineBatchingHandler(logging.StreamHandler[TextIO]):
         if not self.lines:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:
-                self._write([line])
+            except RuntimeError:  # no loop here: written at once, as emit() writes
+                self.acquire()
+                try:
+                    self._write([line])
+                finally:
+                    self.release()
                 return
         self.lines.append(line)
 
