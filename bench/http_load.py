@@ -317,16 +317,16 @@ def client_secrets_body_size(base_url: str) -> int:
 # Side by side: CPU per request of the reference and of an endpoint, served at once on the
 # server core, each loaded by half the connections: both see the same neighbours and drift, so
 # the ratio of each round moves by a few per cent where runs one after the other move by tens.
-SIDE_BY_SIDE: dict[str, list[tuple[float, float]]] = {}
+Pairs = dict[str, list[tuple[float, float]]]  # per endpoint: (reference, own) us/req per round
 
 
-def side_by_side_round(args, round_: int, endpoints, requests, bare, emulator) -> None:
+def side_by_side_round(args, round_: int, endpoints, requests, bare, emulator, into: Pairs) -> None:
     bare_proc, bare_port = bare
     pids = [bare_proc.pid, emulator.proc.pid]
     for name in endpoints:
         result = run_load(args, [bare_port, emulator.port], [requests[BARE], requests[name]], pids)
         reference, own = result["cpu_us_per_request_each"]
-        SIDE_BY_SIDE.setdefault(name, []).append((reference, own))
+        into.setdefault(name, []).append((reference, own))
         print(
             f"{round_:5d} {name:16} {own:7.1f} us/req beside {BARE} at {reference:.1f} us/req: "
             f"{reference / own:5.1%} by CPU/req ({result['errors']} errors)",
@@ -334,7 +334,7 @@ def side_by_side_round(args, round_: int, endpoints, requests, bare, emulator) -
         )
 
 
-def print_side_by_side(rounds: dict[str, list[tuple[float, float]]]) -> None:
+def print_side_by_side(rounds: Pairs) -> None:
     for name, pairs in rounds.items():
         ratios = [reference / own for reference, own in pairs]
         print(
@@ -430,10 +430,13 @@ def main() -> None:
         if not args.side_by_side:
             print("{:>5} {:16} {:>8} {:>7} {:>7} {:>6} {:>5} {:>7}  vs reference".format(*header))
         ratios: dict[str, list[tuple[float, float]]] = {name: [] for name in endpoints}
+        side_by_side: Pairs = {}
         cpu_per_request: dict[str, list[float]] = {name: [] for name in (BARE, *endpoints)}
         for round_ in range(1, args.rounds + 1):
             if args.side_by_side:
-                side_by_side_round(args, round_, endpoints, requests, (bare, bare_port), emulator)
+                side_by_side_round(
+                    args, round_, endpoints, requests, (bare, bare_port), emulator, side_by_side
+                )
                 continue
             reference = None
             for name in (BARE, *endpoints):
@@ -455,7 +458,7 @@ def main() -> None:
                     line += f"  {rps:5.1%} of req/s, {cpu:5.1%} by CPU/req"
                 print(line, flush=True)
         if args.side_by_side:
-            return print_side_by_side(SIDE_BY_SIDE)
+            return print_side_by_side(side_by_side)
         for name, pairs in ratios.items():
             print(
                 f"{name}: {statistics.median(p[0] for p in pairs):.1%} of the reference's req/s, "

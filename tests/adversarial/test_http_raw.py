@@ -229,13 +229,25 @@ async def test_a_connection_that_never_sends_is_closed(quick_server: EmulatorSer
     await _fds_back_to(baseline)
 
 
-async def _trickle_a_head(writer: asyncio.StreamWriter) -> None:
-    """A request head a byte every 50 ms (the pace of a slowloris client), until closed."""
-    for byte in b"GET /healthz HTTP/1.1\r\n" + HOST + b"X-Slow: " + b"a" * 10_000:
-        if writer.is_closing():
-            return
-        writer.write(bytes([byte]))
-        await asyncio.sleep(0.05)
+async def _trickle_a_head_until_closed(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> bytes:
+    """Send a request head a byte every 50 ms (the pace of a slowloris client); what the
+    server sent until it closed the connection (bounded)."""
+
+    async def trickle() -> None:
+        for byte in b"GET /healthz HTTP/1.1\r\n" + HOST + b"X-Slow: " + b"a" * 10_000:
+            if writer.is_closing():
+                return
+            writer.write(bytes([byte]))
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(trickle())
+    try:
+        return await _closed_by_server(reader)
+    finally:
+        task.cancel()
+        writer.close()
 
 
 async def test_a_trickled_request_head_is_closed_at_the_header_timeout(
@@ -245,12 +257,7 @@ async def test_a_trickled_request_head_is_closed_at_the_header_timeout(
     baseline = _fds()
     log_lines.take()
     reader, writer = await asyncio.open_connection("127.0.0.1", quick_server.port)
-    task = asyncio.create_task(_trickle_a_head(writer))
-    try:
-        assert await _closed_by_server(reader) == b""
-    finally:
-        task.cancel()
-        writer.close()
+    assert await _trickle_a_head_until_closed(reader, writer) == b""
     lines = log_lines.take()
     assert len(lines) == 1 and "no complete request head" in lines[0], lines
     await _fds_back_to(baseline)
@@ -266,12 +273,7 @@ async def test_a_trickled_head_on_a_kept_alive_connection_is_closed_at_the_heade
     writer.write(b"GET /healthz HTTP/1.1\r\n" + HOST + b"\r\n")
     assert (await asyncio.wait_for(reader.readuntil(b'"ok"}'), BOUND)).startswith(b"HTTP/1.1 200")
     log_lines.take()
-    task = asyncio.create_task(_trickle_a_head(writer))
-    try:
-        assert await _closed_by_server(reader) == b""
-    finally:
-        task.cancel()
-        writer.close()
+    assert await _trickle_a_head_until_closed(reader, writer) == b""
     lines = [line for line in log_lines.take() if "closed a connection" in line]
     assert len(lines) == 1 and "no complete request head within 0.5 s" in lines[0], lines
     await _fds_back_to(baseline)
