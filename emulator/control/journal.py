@@ -6,7 +6,7 @@ happen when someone reads. The request journal, written on every API request, ke
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -141,28 +141,42 @@ class TokenJournal:
     def __init__(self, clock: Clock, size: int = TOKENS_KEPT) -> None:
         self._clock = clock
         self._size = size
-        # jti -> the claims (or a replica's record of them: the same names), oldest first. An
-        # OrderedDict: a plain dict's first key is found by skipping the deleted ones before it.
-        self._tokens: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._consumed: dict[str, tuple[float, str]] = {}  # jti -> (at, conversation_id)
-        # With shared state: told of each mint and consumption, as an event.
-        self.sink: Callable[[dict[str, Any]], None] | None = None
+        # The claims of the last `size` tokens minted (or a replica's record of them: the same
+        # names), oldest first.
+        self._tokens: deque[dict[str, Any]] = deque(maxlen=size)
+        # jti -> (at, conversation_id), for the tokens kept and, until pruned, a few others.
+        self._consumed: dict[str, tuple[float, str]] = {}
+        self._sink: Callable[[dict[str, Any]], None] | None = None
+        # Told the claims of each token minted. Without a sink it is the deque's own append:
+        # once per client-secrets request, a method of ours cost it a measurable part of its
+        # CPU. So whoever keeps it reads it after the sink is set.
+        self.minted: Callable[[dict[str, Any]], None] = self._tokens.append
 
-    def minted(self, claims: dict[str, Any]) -> None:
-        tokens = self._tokens
-        tokens[claims["jti"]] = claims
-        if len(tokens) > self._size:
-            oldest, _ = tokens.popitem(last=False)
-            self._consumed.pop(oldest, None)
-        if self.sink is not None:
-            self.sink({"minted": claims})  # replayed() reads the claims as minted() does
+    @property
+    def sink(self) -> Callable[[dict[str, Any]], None] | None:
+        """With shared state: told of each mint and consumption, as an event."""
+        return self._sink
+
+    @sink.setter
+    def sink(self, sink: Callable[[dict[str, Any]], None] | None) -> None:
+        self._sink = sink
+        self.minted = self._tokens.append if sink is None else self._mint_and_tell
+
+    def _mint_and_tell(self, claims: dict[str, Any]) -> None:
+        self._tokens.append(claims)
+        if self._sink is not None:
+            self._sink({"minted": claims})  # replayed() reads the claims as minted() does
 
     def consumed(self, jti: str, conversation_id: str, at: float | None = None) -> None:
         at = self._clock.time() if at is None else at
-        if jti in self._tokens:
-            self._consumed[jti] = (at, conversation_id)
-        if self.sink is not None:
-            self.sink({"consumed": jti, "conversation_id": conversation_id, "at": at})
+        consumed = self._consumed
+        consumed[jti] = (at, conversation_id)
+        if len(consumed) > 2 * self._size:  # forget those of tokens no longer kept
+            kept = {claims["jti"] for claims in self._tokens}
+            for gone in [jti for jti in consumed if jti not in kept]:
+                del consumed[gone]
+        if self._sink is not None:
+            self._sink({"consumed": jti, "conversation_id": conversation_id, "at": at})
 
     def _record(self, jti: str, claims: dict[str, Any]) -> dict[str, Any]:
         consumed_at, conversation_id = self._consumed.get(jti, (None, None))
@@ -194,8 +208,8 @@ class TokenJournal:
 
     def select(self, status: str | None = None, test_id: str | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for jti, claims in self._tokens.items():
-            token = self._record(jti, claims)
+        for claims in self._tokens:
+            token = self._record(claims["jti"], claims)
             state = self.status(token)
             if (status is None or state == status) and (
                 test_id is None or token["test_id"] == test_id

@@ -3,7 +3,7 @@ object kept alive per request cost a request measurably (bench/http_ab.py)."""
 
 from __future__ import annotations
 
-from emulator.control.journal import PATH_KEPT, REQUEST_FIELDS, as_entry
+from emulator.control.journal import PATH_KEPT, REQUEST_FIELDS, TokenJournal, as_entry
 from emulator.control.plane import CONTROL
 from emulator.identity.clock import Clock
 from emulator.identity.ids import IdFactory
@@ -48,3 +48,35 @@ def test_a_request_row_reads_as_the_fields_in_order():
     entry = as_entry(row)
     assert list(entry) == list(REQUEST_FIELDS)
     assert entry == {**dict(zip(REQUEST_FIELDS, row, strict=True)), "latency_ms": 1.3}
+
+
+def test_the_token_journal_keeps_the_last_tokens_and_their_consumptions_only():
+    clock = Clock()
+    clock.freeze()
+    journal = TokenJournal(clock, size=4)
+    authority = _authority(clock)
+    authority.on_mint = journal.minted
+    jtis = [authority.mint(user_id="u", api_key_id="k").claims["jti"] for _ in range(4)]
+    journal.consumed(jtis[1], "conv_kept")
+    for n in range(20):  # tokens the journal never kept, or no longer keeps
+        journal.consumed(f"tok_other_{n}", f"conv_{n}")
+    assert len(journal._consumed) <= 8
+    by_jti = {token["jti"]: token for token in journal.select()}
+    assert list(by_jti) == jtis
+    assert by_jti[jtis[1]]["status"] == "consumed"
+    assert by_jti[jtis[1]]["conversation_id"] == "conv_kept"
+    assert [t["status"] for t in journal.select()].count("live") == 3
+    newer = [authority.mint(user_id="u", api_key_id="k").claims["jti"] for _ in range(3)]
+    assert [token["jti"] for token in journal.select()] == [jtis[3], *newer]
+
+
+def test_a_sink_set_on_the_token_journal_is_told_of_each_mint():
+    journal = TokenJournal(Clock(), size=4)
+    told: list[dict] = []
+    journal.sink = told.append
+    journal.minted({"jti": "tok_1", "exp": 1})
+    assert told == [{"minted": {"jti": "tok_1", "exp": 1}}]
+    assert [token["jti"] for token in journal.select()] == ["tok_1"]
+    journal.sink = None
+    journal.minted({"jti": "tok_2", "exp": 1})
+    assert len(told) == 1 and len(journal.select()) == 2
