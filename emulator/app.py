@@ -23,8 +23,10 @@ from emulator.http.auth import GRANTS, Grants
 from emulator.http.guard import SERVED_NAMES
 from emulator.http.health import READINESS, Readiness
 from emulator.http.middleware import (
+    ANSWERED,
     REQUEST_MIDDLEWARE,
     RESPONSE_HEADERS,
+    AnsweredRequests,
     make_request_middleware,
 )
 from emulator.identity.clock import CLOCK, Clock
@@ -77,16 +79,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     control = app[CONTROL]  # the request middleware reports to it, so it comes after
     # Run by the server around the app, not in app.middlewares (http/middleware.py says why).
     app[RESPONSE_HEADERS] = {}
+    app[ANSWERED] = answered = AnsweredRequests(on_response=request_recorder(control))
     app[REQUEST_MIDDLEWARE] = make_request_middleware(
         settings.cors_origin,
         settings.max_body_bytes,
         readiness,
         app[RESPONSE_HEADERS],
-        on_response=request_recorder(control),
+        answered,
         # With shared state the faults check also reads it through (one round trip).
         intercept=fault_interceptor(control, app.get(REPLICA)),
-        cors_exempt=CONTROL_PREFIX,
+        control_prefix=CONTROL_PREFIX,
     )
+    # First of the cleanup: the last answers are journalled before the state closes.
+    app.on_cleanup.insert(0, answered.on_cleanup)
     add_demo(app)
     app.cleanup_ctx.append(_relay_ctx)
     app.on_shutdown.append(_close_sessions)
