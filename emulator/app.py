@@ -23,7 +23,6 @@ from emulator.http.auth import GRANTS, Grants
 from emulator.http.guard import SERVED_NAMES
 from emulator.http.health import READINESS, Readiness
 from emulator.http.middleware import (
-    ANSWERED,
     REQUEST_MIDDLEWARE,
     RESPONSE_HEADERS,
     AnsweredRequests,
@@ -79,7 +78,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     control = app[CONTROL]  # the request middleware reports to it, so it comes after
     # Run by the server around the app, not in app.middlewares (http/middleware.py says why).
     app[RESPONSE_HEADERS] = {}
-    app[ANSWERED] = answered = AnsweredRequests(on_response=request_recorder(control))
+    answered = AnsweredRequests(on_response=request_recorder(control))
     app[REQUEST_MIDDLEWARE] = make_request_middleware(
         settings.cors_origin,
         settings.max_body_bytes,

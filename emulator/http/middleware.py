@@ -126,9 +126,6 @@ class AnsweredRequests:
         self.settle()
 
 
-ANSWERED = web.AppKey("answered_requests", AnsweredRequests)
-
-
 def make_request_middleware(
     cors_origin: str,
     max_body_bytes: int,
