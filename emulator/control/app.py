@@ -52,7 +52,7 @@ def control_app(app: web.Application) -> web.Application:
         replica = Replica(app[STATE], control, app[CLOCK], registry, app[READINESS], app[IDS])
         app[REPLICA] = replica
         app.cleanup_ctx.append(_heartbeat_ctx)
-    app[TOKENS].on_mint = control.tokens.minted  # after the replica has set the journal's sink
+    app[TOKENS].on_mint = control.tokens.append  # after the replica has set the journal's sink
     registry.on_open.append(session_preparer(control, replica))
     registry.observer = _session_observer(control, replica)
     app[RELAY].fault_hook = turn_hook(control, replica)

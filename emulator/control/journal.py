@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from emulator.identity.clock import Clock
+
+T = TypeVar("T")
 
 REQUESTS_KEPT = 1000
 TOKENS_KEPT = 1000
@@ -77,15 +79,17 @@ REQUEST_FIELDS = (
 RequestRow = tuple[float, str, str, str, int, float, str | None, str | None, str | None]
 
 
-class RequestJournal:
-    """The API's requests, each kept as a RequestRow (a tuple costs a request less than a dict)
-    and read as a dict, its latency rounded to 0.1 ms."""
+class Kept(Generic[T]):
+    """The last `size` entries of a journal written on every request, oldest first, and with
+    shared state a sink told of each as an event. Without a sink, `append` is the deque's own:
+    one call in C per request, where a method of ours cost a request measurably."""
 
-    def __init__(self, size: int) -> None:
-        self._rows: deque[RequestRow] = deque(maxlen=size)
+    def __init__(self, size: int, event: Callable[[T], dict[str, Any]]) -> None:
+        self._kept: deque[T] = deque(maxlen=size)
+        self._event = event
         self._sink: Callable[[dict[str, Any]], None] | None = None
-        # Without a sink, appending is the deque's own append: one call per API request.
-        self.append: Callable[[RequestRow], None] = self._rows.append
+        # Whoever keeps it reads it after the sink is set.
+        self.append: Callable[[T], None] = self._kept.append
 
     @property
     def sink(self) -> Callable[[dict[str, Any]], None] | None:
@@ -95,21 +99,29 @@ class RequestJournal:
     @sink.setter
     def sink(self, sink: Callable[[dict[str, Any]], None] | None) -> None:
         self._sink = sink
-        self.append = self._rows.append if sink is None else self._append_and_tell
+        self.append = self._kept.append if sink is None else self._append_and_tell
 
-    def _append_and_tell(self, row: RequestRow) -> None:
-        self._rows.append(row)
+    def _append_and_tell(self, entry: T) -> None:
+        self._kept.append(entry)
         if self._sink is not None:
-            self._sink(as_entry(row))
+            self._sink(self._event(entry))
+
+
+class RequestJournal(Kept[RequestRow]):
+    """The API's requests, each kept as a RequestRow (a tuple costs a request less than a dict)
+    and read as a dict, its latency rounded to 0.1 ms."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size, as_entry)
 
     def select(
         self, entries: Iterable[dict[str, Any]] | None = None, **filters: str | None
     ) -> list[dict[str, Any]]:
         """This journal's entries (or the shared ones given) that match the filters."""
-        return matching(map(as_entry, self._rows) if entries is None else entries, filters)
+        return matching(map(as_entry, self._kept) if entries is None else entries, filters)
 
     def clear(self) -> None:
-        self._rows.clear()
+        self._kept.clear()
 
 
 def as_entry(row: RequestRow) -> dict[str, Any]:
@@ -129,50 +141,33 @@ def as_entry(row: RequestRow) -> dict[str, Any]:
     }
 
 
-class TokenJournal:
+def _minted(claims: dict[str, Any]) -> dict[str, Any]:
+    return {"minted": claims}  # the event replayed() reads
+
+
+class TokenJournal(Kept[dict[str, Any]]):
     """Tokens minted, and what became of them: consumed by /calls, expired, or still live.
 
-    A mint keeps a reference to the token's claims (never changed once minted) and nothing
-    more; the records the control plane answers with are built when read. The status is worked
-    out then too, against the emulator's clock, so advancing the clock shows tokens expiring
-    without anything being rewritten.
+    A mint appends the token's claims (never changed once minted; or a replica's record of
+    them: the same names) and nothing more; the records the control plane answers with are
+    built when read. The status is worked out then too, against the emulator's clock, so
+    advancing the clock shows tokens expiring without anything being rewritten. The sink is
+    told of each mint and consumption, as an event.
     """
 
     def __init__(self, clock: Clock, size: int = TOKENS_KEPT) -> None:
+        super().__init__(size, _minted)
         self._clock = clock
         self._size = size
-        # The claims of the last `size` tokens minted (or a replica's record of them: the same
-        # names), oldest first.
-        self._tokens: deque[dict[str, Any]] = deque(maxlen=size)
         # jti -> (at, conversation_id), for the tokens kept and, until pruned, a few others.
         self._consumed: dict[str, tuple[float, str]] = {}
-        self._sink: Callable[[dict[str, Any]], None] | None = None
-        # Told the claims of each token minted. Without a sink it is the deque's own append:
-        # once per client-secrets request, a method of ours cost it a measurable part of its
-        # CPU. So whoever keeps it reads it after the sink is set.
-        self.minted: Callable[[dict[str, Any]], None] = self._tokens.append
-
-    @property
-    def sink(self) -> Callable[[dict[str, Any]], None] | None:
-        """With shared state: told of each mint and consumption, as an event."""
-        return self._sink
-
-    @sink.setter
-    def sink(self, sink: Callable[[dict[str, Any]], None] | None) -> None:
-        self._sink = sink
-        self.minted = self._tokens.append if sink is None else self._mint_and_tell
-
-    def _mint_and_tell(self, claims: dict[str, Any]) -> None:
-        self._tokens.append(claims)
-        if self._sink is not None:
-            self._sink({"minted": claims})  # replayed() reads the claims as minted() does
 
     def consumed(self, jti: str, conversation_id: str, at: float | None = None) -> None:
         at = self._clock.time() if at is None else at
         consumed = self._consumed
         consumed[jti] = (at, conversation_id)
         if len(consumed) > 2 * self._size:  # forget those of tokens no longer kept
-            kept = {claims["jti"] for claims in self._tokens}
+            kept = {claims["jti"] for claims in self._kept}
             for gone in [jti for jti in consumed if jti not in kept]:
                 del consumed[gone]
         if self._sink is not None:
@@ -196,7 +191,7 @@ class TokenJournal:
         journal = TokenJournal(self._clock, self._size)
         for event in events:
             if "minted" in event:
-                journal.minted(event["minted"])
+                journal.append(event["minted"])
             elif "consumed" in event:
                 journal.consumed(event["consumed"], event["conversation_id"], event["at"])
         return journal
@@ -208,7 +203,7 @@ class TokenJournal:
 
     def select(self, status: str | None = None, test_id: str | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for claims in self._tokens:
+        for claims in self._kept:
             token = self._record(claims["jti"], claims)
             state = self.status(token)
             if (status is None or state == status) and (
@@ -218,5 +213,5 @@ class TokenJournal:
         return out
 
     def clear(self) -> None:
-        self._tokens.clear()
+        self._kept.clear()
         self._consumed.clear()

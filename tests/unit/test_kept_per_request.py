@@ -55,7 +55,7 @@ def test_the_token_journal_keeps_the_last_tokens_and_their_consumptions_only():
     clock.freeze()
     journal = TokenJournal(clock, size=4)
     authority = _authority(clock)
-    authority.on_mint = journal.minted
+    authority.on_mint = journal.append
     jtis = [authority.mint(user_id="u", api_key_id="k").claims["jti"] for _ in range(4)]
     journal.consumed(jtis[1], "conv_kept")
     for n in range(20):  # tokens the journal never kept, or no longer keeps
@@ -74,9 +74,9 @@ def test_a_sink_set_on_the_token_journal_is_told_of_each_mint():
     journal = TokenJournal(Clock(), size=4)
     told: list[dict] = []
     journal.sink = told.append
-    journal.minted({"jti": "tok_1", "exp": 1})
+    journal.append({"jti": "tok_1", "exp": 1})
     assert told == [{"minted": {"jti": "tok_1", "exp": 1}}]
     assert [token["jti"] for token in journal.select()] == ["tok_1"]
     journal.sink = None
-    journal.minted({"jti": "tok_2", "exp": 1})
+    journal.append({"jti": "tok_2", "exp": 1})
     assert len(told) == 1 and len(journal.select()) == 2
