@@ -168,7 +168,7 @@ class TokenJournal(Kept[dict[str, Any]]):
         consumed[jti] = (at, conversation_id)
         if len(consumed) > 2 * self._size:  # forget those of tokens no longer kept
             kept = {claims["jti"] for claims in self._kept}
-            for gone in [jti for jti in consumed if jti not in kept]:
+            for gone in [known for known in consumed if known not in kept]:
                 del consumed[gone]
         if self._sink is not None:
             self._sink({"consumed": jti, "conversation_id": conversation_id, "at": at})
