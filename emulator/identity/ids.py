@@ -25,8 +25,7 @@ class IdFactory:
         return "conv_" + self._hex(12)
 
     def token_id(self) -> str:
-        # _hex(12) written out: one per minted token
-        return "tok_" + self._random.getrandbits(96).to_bytes(12, "big").hex()
+        return "tok_" + self._hex(12)
 
     def event_id(self) -> str:
         return "event_" + self._hex(8)

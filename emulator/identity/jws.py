@@ -130,15 +130,13 @@ def payload_prefix(text: str, secret: bytes) -> PayloadPrefix:
 
 
 def sign_after(prefix: PayloadPrefix, text: str) -> str:
-    """sign() of the payload the prefix's text then `text`, byte for byte. Once per minted
-    token: _b64encode() is written out here."""
-    tail = binascii.b2a_base64(prefix.rest + text.encode(), newline=False).translate(_URLSAFE, b"=")
+    """sign() of the payload the prefix's text then `text`, byte for byte."""
+    tail = _b64encode(prefix.rest + text.encode())
     inner = prefix.inner.copy()
     inner.update(tail)
     outer = prefix.outer.copy()
     outer.update(inner.digest())
-    signature = binascii.b2a_base64(outer.digest(), newline=False).translate(_URLSAFE, b"=")
-    return b"".join((prefix.signing_input, tail, b".", signature)).decode()
+    return b"".join((prefix.signing_input, tail, b".", _b64encode(outer.digest()))).decode()
 
 
 def _segments(token: str) -> list[str]:
